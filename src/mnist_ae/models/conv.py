@@ -1,0 +1,60 @@
+"""Convolutional autoencoders of notebook §1.7 (reconstruction) and §1.13 (denoising)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+from keras import layers
+
+from mnist_ae.config import check, positive
+from mnist_ae.models.base import IMAGE_SHAPE, ModelParams, assemble
+
+
+@dataclass(frozen=True)
+class ConvParams(ModelParams):
+    # Encoder Conv2D widths, each followed by 2x2 pooling: 28 -> 14 -> 7 -> 4.
+    filters: list[int] = field(metadata=check(lambda v: len(v) == 3 and min(v) >= 1, "three ints >= 1"))
+
+
+@dataclass(frozen=True)
+class DenoiseParams(ModelParams):
+    filters: int = positive()  # every Conv2D but the output; 28 -> 14 -> 7 and back
+
+
+def conv3x3(filters: int, name: str, padding: str = "same", activation: str = "relu") -> layers.Conv2D:
+    return layers.Conv2D(filters, (3, 3), activation=activation, padding=padding, name=name)
+
+
+def build_conv(params: ConvParams, seed: int) -> keras.Model:
+    """§1.7: a 4x4x8 = 128-value code; the valid-padded conv turns 16x16 back into 14x14."""
+    f1, f2, f3 = params.filters
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.MaxPooling2D(2, padding="same")(conv3x3(f1, "conv_1")(inputs))
+    x = layers.MaxPooling2D(2, padding="same")(conv3x3(f2, "conv_2")(x))
+    code = layers.MaxPooling2D(2, padding="same", name="code")(conv3x3(f3, "conv_3")(x))
+    encoder = keras.Model(inputs, code, name="encoder")
+
+    code_in = keras.Input(code.shape[1:], name="code")
+    x = layers.UpSampling2D(2)(conv3x3(f3, "deconv_1")(code_in))
+    x = layers.UpSampling2D(2)(conv3x3(f2, "deconv_2")(x))
+    x = layers.UpSampling2D(2)(conv3x3(f1, "deconv_3", padding="valid")(x))
+    outputs = conv3x3(1, "reconstruction", activation="sigmoid")(x)
+    decoder = keras.Model(code_in, outputs, name="decoder")
+    return assemble(encoder, decoder, "conv")
+
+
+def build_denoise(params: DenoiseParams, seed: int) -> keras.Model:
+    """§1.13: wider filters and a 7x7x32 code, trained on noisy inputs with clean targets."""
+    f = params.filters
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.MaxPooling2D(2, padding="same")(conv3x3(f, "conv_1")(inputs))
+    code = layers.MaxPooling2D(2, padding="same", name="code")(conv3x3(f, "conv_2")(x))
+    encoder = keras.Model(inputs, code, name="encoder")
+
+    code_in = keras.Input(code.shape[1:], name="code")
+    x = layers.UpSampling2D(2)(conv3x3(f, "deconv_1")(code_in))
+    x = layers.UpSampling2D(2)(conv3x3(f, "deconv_2")(x))
+    outputs = conv3x3(1, "reconstruction", activation="sigmoid")(x)
+    decoder = keras.Model(code_in, outputs, name="decoder")
+    return assemble(encoder, decoder, "denoise")

@@ -1,0 +1,173 @@
+"""The variational autoencoder of notebook §2, in the Keras 3 idiom.
+
+Keras 3 has no symbolic ``add_loss`` on functional models, so the loss lives in a
+``keras.Model`` subclass with ``train_step`` / ``test_step`` and named trackers
+(as in keras-io ``examples/generative/vae.py``). Both classes are registered, so a
+trained VAE round-trips through a ``.keras`` file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from mnist_ae.config import positive
+from mnist_ae.models.base import PIXELS, ModelParams
+
+PACKAGE = "mnist_ae"
+
+
+@dataclass(frozen=True)
+class VAEParams(ModelParams):
+    hidden: int = positive()  # width of the single hidden layer on each side
+    latent_dim: int = positive()
+
+
+def kl_divergence(z_mean, z_log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per example, summed over latent dimensions."""
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Sampling(layers.Layer):
+    """Reparameterised draw z = mean + exp(log_var / 2) * eps, seeded for reproducibility."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VAE(keras.Model):
+    """Encoder -> (z_mean, z_log_var) -> sampled z -> decoder; loss = 784 x BCE + KL.
+
+    ``call`` decodes ``z_mean``, so predictions are deterministic; training and
+    validation sample z and report the total, reconstruction and KL terms.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.seed = seed
+        self.sampling = Sampling(seed=seed, name="z")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.bce_tracker = keras.metrics.Mean(name="bce")  # per pixel, comparable with the other models
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.bce_tracker]
+
+    def call(self, inputs):
+        z_mean, _ = self.encoder(inputs)
+        return self.decoder(z_mean)
+
+    def build(self, input_shape):
+        # The encoder and decoder are functional models, built when they were made.
+        self.built = True
+
+    def compile(self, optimizer="adam", **kwargs):
+        # The loss and its trackers are defined by the model itself.
+        kwargs.pop("loss", None)
+        kwargs.pop("metrics", None)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
+        self.compile(optimizer=optimizer)
+        self.optimizer.build(self.trainable_variables)  # so its saved state loads too
+
+    def loss_terms(self, inputs, targets, training: bool = False):
+        """Batch means of (total, reconstruction, KL), in nats per image."""
+        z_mean, z_log_var = self.encoder(inputs, training=training)
+        z = self.sampling([z_mean, z_log_var])
+        reconstruction = self.decoder(z, training=training)
+        flat_targets = ops.reshape(targets, (-1, PIXELS))
+        flat_outputs = ops.reshape(reconstruction, (-1, PIXELS))
+        recon = ops.mean(PIXELS * keras.losses.binary_crossentropy(flat_targets, flat_outputs))
+        kl = ops.mean(kl_divergence(z_mean, z_log_var))
+        return recon + kl, recon, kl
+
+    def train_step(self, data):
+        inputs, targets = _inputs_and_targets(data)
+        with tf.GradientTape() as tape:
+            total, recon, kl = self.loss_terms(inputs, targets, training=True)
+        gradients = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._track(total, recon, kl)
+
+    def test_step(self, data):
+        inputs, targets = _inputs_and_targets(data)
+        return self._track(*self.loss_terms(inputs, targets))
+
+    def _track(self, total, recon, kl):
+        self.loss_tracker.update_state(total)
+        self.reconstruction_tracker.update_state(recon)
+        self.kl_tracker.update_state(kl)
+        self.bce_tracker.update_state(recon / PIXELS)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)
+
+
+def _inputs_and_targets(data):
+    """``fit(x, y)`` gives (x, y); ``fit(x)`` gives x alone, which is then its own target."""
+    if isinstance(data, (tuple, list)):
+        return data[0], data[1] if len(data) > 1 and data[1] is not None else data[0]
+    return data, data
+
+
+def build_vae(params: VAEParams, seed: int) -> keras.Model:
+    """784 -> 512 -> (z_mean, z_log_var) in 2-D; 2 -> 512 -> 784 sigmoid."""
+    inputs = keras.Input((PIXELS,), name="pixels")
+    h = layers.Dense(params.hidden, activation="relu", name="hidden")(inputs)
+    z_mean = layers.Dense(params.latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(params.latent_dim, name="z_log_var")(h)
+    encoder = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+
+    code_in = keras.Input((params.latent_dim,), name="code")
+    h = layers.Dense(params.hidden, activation="relu", name="hidden")(code_in)
+    outputs = layers.Dense(PIXELS, activation="sigmoid", name="reconstruction")(h)
+    decoder = keras.Model(code_in, outputs, name="decoder")
+
+    vae = VAE(encoder, decoder, seed=seed, name="vae")
+    vae(ops.zeros((1, PIXELS)))  # build, so the parameter count is known before training
+    return vae
+
+
+def elbo_metrics(model: VAE, x: np.ndarray, batch_size: int = 1000) -> dict:
+    """Test negative ELBO in nats per image, split into reconstruction and KL terms."""
+    totals = np.zeros(3)
+    for start in range(0, len(x), batch_size):
+        batch = ops.convert_to_tensor(x[start : start + batch_size].reshape(-1, PIXELS))
+        terms = model.loss_terms(batch, batch)
+        totals += len(batch) * np.array([float(t) for t in terms])
+    total, recon, kl = totals / len(x)
+    return {"neg_elbo_nats": total, "reconstruction_nats": recon, "kl_nats": kl}

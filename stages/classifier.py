@@ -1,0 +1,28 @@
+"""Stage classifier: a digit CNN that later judges decoded random codes."""
+
+import logging
+
+from mnist_ae.classifier import accuracy, train_classifier
+from mnist_ae.config import load_params
+from mnist_ae.io import atomic_path, load_split, write_json
+from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file
+from mnist_ae.stage import run_stage
+from mnist_ae.training import seed_everything
+
+log = logging.getLogger("classifier")
+
+
+def main(argv: list[str]) -> None:
+    params = load_params()
+    train, val, test = (load_split(data_dir("clean"), split) for split in ("train", "val", "test"))
+    seed_everything(params.base.seed)
+    model = train_classifier(train, val, params.classifier)
+    test_acc = accuracy(model, test)
+    log.info("classifier test accuracy %.4f", test_acc)
+    with atomic_path(CLASSIFIER) as tmp:
+        model.save(tmp)
+    write_json(metrics_file("classifier"), {"test_acc": test_acc, "params": model.count_params()})
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,30 @@
+"""Stage report: the results table of README.md, from the metrics files."""
+
+import argparse
+from pathlib import Path
+
+from mnist_ae.config import load_params
+from mnist_ae.io import atomic_path, read_json
+from mnist_ae.paths import RESULTS_TABLE, metrics_file
+from mnist_ae.report import extras_table, results_table, splice_into_readme
+from mnist_ae.stage import run_stage
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readme", type=Path, help="also splice the table into this README (make readme)")
+    args = parser.parse_args(argv)
+    if args.readme:  # only copies the committed table; the pipeline itself never edits README.md
+        splice_into_readme(args.readme, RESULTS_TABLE.read_text())
+        return
+    params = load_params()
+    names = [*params.train.models, "pca", "mean_image"]
+    metrics = {name: read_json(metrics_file(name)) for name in names}
+    floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
+    text = results_table(metrics, floor) + "\n" + extras_table(metrics, read_json(metrics_file("classifier")))
+    with atomic_path(RESULTS_TABLE) as tmp:
+        tmp.write_text(text)
+
+
+if __name__ == "__main__":
+    run_stage(main)
