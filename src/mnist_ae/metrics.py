@@ -62,6 +62,6 @@ def generation_quality(probabilities: np.ndarray, confidence_threshold: float) -
     shares = counts[counts > 0] / counts.sum()
     return {
         "mean_confidence": float(top.mean()),
-        "class_entropy_nats": float(-(shares * np.log(shares)).sum()),
+        "class_entropy_nats": float(-(shares * np.log(shares)).sum()) + 0.0,  # + 0.0: no "-0.0"
         "confident_share": float((top >= confidence_threshold).mean()),
     }

@@ -61,7 +61,16 @@ def apply_overrides(params_file: Path, overrides: dict[str, Any]) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def sandbox_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This interpreter's bin first on PATH (stages run ``python``), the copy's own src importable."""
+    env = {**os.environ, **(extra or {})}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(workdir / "src"), env.get("PYTHONPATH", "")])
+    return env
+
+
 def dvc(workdir: Path, *args: str, env: dict[str, str] | None = None, capture: bool = False):
+    """Run this environment's dvc in ``workdir``; ``env`` should come from sandbox_env."""
     executable = Path(sys.executable).with_name("dvc")
     return subprocess.run([str(executable), *args], cwd=workdir, env=env, check=True, text=True,
                           capture_output=capture)
@@ -96,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     dest = args.dir or Path(tempfile.mkdtemp(prefix="mnist-ae-quick-"))
     dest.mkdir(parents=True, exist_ok=True)
     prepare_sandbox(source, dest, {**QUICK_OVERRIDES, **dict(args.set)})
-    env = dict(os.environ)
+    extra = {}
     if (source / RAW_NPZ).is_file():  # reuse this checkout's download, still checksum-verified
-        env.setdefault("MNIST_NPZ", str((source / RAW_NPZ).resolve()))
+        extra["MNIST_NPZ"] = str((source / RAW_NPZ).resolve())
+    env = sandbox_env(dest, extra)
     print(f"quick run in {dest}", flush=True)
     dvc(dest, "repro", env=env)
     dvc(dest, "metrics", "show", env=env)
