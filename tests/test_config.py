@@ -1,0 +1,88 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from mnist_ae import ConfigError
+from mnist_ae.config import parse_params
+from mnist_ae.models import MODELS
+
+from conftest import ROOT
+
+
+def test_committed_params_are_valid(params_dict):
+    params = parse_params(params_dict)
+    assert set(params.train.models) == set(MODELS)
+    assert params.train.models["denoise"].input == "noisy"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("noise", "factor"), -0.5, r"noise\.factor must be >= 0"),
+        (("prepare", "val_fraction"), 1.0, r"prepare\.val_fraction must be in \(0, 1\)"),
+        (("prepare", "val_fraction"), 0, r"prepare\.val_fraction must be in \(0, 1\)"),
+        (("train", "epochs"), 0, r"train\.epochs must be >= 1"),
+        (("train", "epochs"), "ten", r"train\.epochs must be int"),
+        (("train", "epochs"), True, r"train\.epochs must be int"),
+        (("train", "epochs"), 2.5, r"train\.epochs must be int"),
+        (("train", "optimizer"), "sgd", r"train\.optimizer must be one of"),
+        (("train", "models", "dense", "code_size"), "32", r"train\.models\.dense\.code_size must be int"),
+        (("train", "models", "denoise", "input"), "blurry", r"train\.models\.denoise\.input must be one of"),
+        (("evaluate", "robustness_factors"), [0.1, -1], r"evaluate\.robustness_factors must be"),
+        (("prepare", "train_subset"), 0, r"prepare\.train_subset must be null or >= 1"),
+    ],
+)
+def test_bad_values_name_their_key(params_dict, path, value, message):
+    node = params_dict
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_params(params_dict)
+
+
+def test_unknown_model_lists_the_known_ones(params_dict):
+    params_dict["train"]["models"]["transformer"] = {"input": "clean"}
+    with pytest.raises(ConfigError, match=r"train\.models\.transformer: unknown model; known models: dense"):
+        parse_params(params_dict)
+
+
+def test_unknown_key_is_an_error(params_dict):
+    params_dict["train"]["epoch"] = 5
+    with pytest.raises(ConfigError, match=r"train\.epoch: unknown key"):
+        parse_params(params_dict)
+
+
+def test_missing_key_is_an_error(params_dict):
+    del params_dict["base"]["seed"]
+    with pytest.raises(ConfigError, match=r"base\.seed: missing key"):
+        parse_params(params_dict)
+
+
+def test_figures_may_only_name_trained_models(params_dict):
+    params_dict["figures"]["samples"] = ["dense", "gan"]
+    with pytest.raises(ConfigError, match=r"figures\.samples: 'gan' is not in train\.models"):
+        parse_params(params_dict)
+
+
+def run_stage(args, cwd):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_stage_with_unknown_model_fails_with_one_line(tmp_path):
+    result = run_stage([str(ROOT / "stages" / "train.py"), "bogus"], cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: unknown model 'bogus'; known models: dense, sparse, deep, conv, denoise, vae")
+    assert "Traceback" not in result.stderr
+
+
+def test_stage_with_bad_param_fails_before_touching_outputs(tmp_path, params_dict):
+    params_dict["noise"]["factor"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_dict))
+    result = run_stage([str(ROOT / "stages" / "noise.py")], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: noise.factor must be >= 0, got -1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

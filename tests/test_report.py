@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from mnist_ae.models import MODELS
+from mnist_ae.report import README_END, README_START, results_table, splice_into_readme
+
+from conftest import ROOT
+
+
+def test_table_has_a_row_per_model_with_its_numbers():
+    metrics = {"dense": {"params": 50992, "compression": 24.5,
+                         "test": {"bce_nats": 0.0921, "psnr_db": 20.1, "ssim": 0.88},
+                         "noisy_test": {"gain_db": 3.5}, "probe": {"logreg_acc": 0.9, "knn_acc": 0.95}},
+               "mean_image": {"test": {"bce_nats": 0.26, "psnr_db": 12.0, "ssim": 0.1}}}
+    table = results_table(metrics, floor_bce=0.0581)
+    assert "| `dense` | 0.0921 | 20.10 | 0.880 | 3.50 | 0.900 | 0.950 | 50,992 | 24.5× | ≈ 0.09 BCE |" in table
+    assert "| `mean_image` | 0.2600 | 12.00 | 0.100 | – | – | – | – | – |  |" in table
+
+
+def test_splice_replaces_only_the_marked_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
+    splice_into_readme(readme, "new table\n")
+    assert readme.read_text() == f"intro\n{README_START}\nnew table\n{README_END}\noutro\n"
+
+
+def test_readme_shows_the_committed_results():
+    """README numbers must be the committed pipeline's, copied by `make readme`, never typed."""
+    table = (ROOT / "reports" / "results.md").read_text()
+    assert f"{README_START}\n{table}{README_END}" in (ROOT / "README.md").read_text()
+
+
+def test_committed_metrics_cover_every_model():
+    for name in [*MODELS, "pca", "mean_image", "floor", "classifier"]:
+        metrics = json.loads((ROOT / "metrics" / f"{name}.json").read_text())
+        assert metrics, name
+
+
+def test_dvc_yaml_overlays_name_every_model():
+    text = (ROOT / "dvc.yaml").read_text()
+    for name in MODELS:
+        assert f"plots/train/{name}/plots/metrics/eval/bce.tsv: bce" in text
+        assert f"plots/robustness/{name}.csv: psnr_db" in text
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_committed_training_logs_exist(name):
+    assert (ROOT / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv").is_file()
