@@ -2,9 +2,11 @@
 
 import logging
 
+import numpy as np
+
 from mnist_ae.config import load_params
 from mnist_ae.fetch import fetch_mnist
-from mnist_ae.io import atomic_path, save_npz, write_json
+from mnist_ae.io import atomic_path, write_json
 from mnist_ae.paths import RAW_NPZ, RAW_PROVENANCE
 from mnist_ae.stage import run_stage
 
@@ -16,7 +18,7 @@ def main(argv: list[str]) -> None:
     fetched = fetch_mnist(params.fetch)
     log.info("MNIST served by %s, content sha256 %s", fetched.source, fetched.sha256)
     with atomic_path(RAW_NPZ) as tmp:
-        save_npz(tmp, **fetched.arrays)
+        np.savez_compressed(tmp, **fetched.arrays)
     shapes = {key: list(array.shape) for key, array in fetched.arrays.items()}
     write_json(RAW_PROVENANCE, {"source": fetched.source, "content_sha256": fetched.sha256, "shapes": shapes})
 

@@ -41,7 +41,8 @@ def main(argv: list[str]) -> None:
             f"{name}: original, noisy and denoised test digits (PSNR gain {gain:+.2f} dB)")
     for name in cfg.code_images:
         codes = codecs[name].encode(digits).reshape(-1, *code_shape(models[name]))
-        drawn[f"codes_{name}"] = figures.code_images(codes, f"{name}: encoded test digits, one column each")
+        drawn[f"codes_{name}"] = figures.code_images(
+            digits, codes, f"{name}: test digits and their {'x'.join(map(str, code_shape(models[name])))} codes")
     for name in cfg.latent_scatter:
         drawn[f"latent_{name}"] = figures.latent_scatter(
             codecs[name].encode(test.x), test.y, f"{name}: latent means of the test set")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,6 +16,8 @@ from mnist_ae.io import Split
 from mnist_ae.metrics import denoising_metrics, generation_quality, probe_accuracies, reconstruction_metrics
 from mnist_ae.models import code_shape, decoder_of, encoder_of, get_spec
 from mnist_ae.training import as_model_input
+
+log = logging.getLogger(__name__)
 
 PIXELS = 784
 PREDICT_BATCH = 1000
@@ -79,6 +82,7 @@ def robustness_curve(reconstruct: Callable[[np.ndarray], np.ndarray], clean: np.
     """PSNR and SSIM of ``reconstruct(noisy)`` against the clean digits, per noise factor."""
     rows = []
     for i, factor in enumerate(factors):
+        log.info("robustness sweep %d/%d: noise factor %.2f", i + 1, len(factors), factor)
         noisy = add_gaussian_noise(clean, factor, rng_for(seed, ROBUSTNESS_STREAM, i))
         scores = reconstruction_metrics(clean, reconstruct(noisy))
         rows.append({"noise_factor": factor, "psnr_db": scores["psnr_db"], "ssim": scores["ssim"]})
@@ -94,14 +98,19 @@ def evaluate_codec(codec: Codec, train: Split, test: Split, noisy_test: np.ndarr
     """The metrics every codec gets: size, test reconstruction, noisy-input reconstruction, probes."""
     probe_rows = rng_for(seed, PROBE_STREAM).permutation(len(train.x))[:probe_train_size]
     probe_train = Split(train.x[probe_rows], train.y[probe_rows])
+    log.info("reconstructing %d clean and %d noisy test digits", len(test.x), len(noisy_test))
+    test_scores = reconstruction_metrics(test.x, codec.reconstruct(test.x))
+    noisy_scores = denoising_metrics(test.x, noisy_test, codec.reconstruct(noisy_test))
+    log.info("fitting latent probes on %d training codes", len(probe_rows))
+    probe_scores = probe_accuracies(codec.encode(probe_train.x), probe_train.y, codec.encode(test.x), test.y,
+                                    knn_neighbors)
     return {
         "params": codec.param_count,
         "code_size": codec.code_size,
         "compression": PIXELS / codec.code_size,
-        "test": reconstruction_metrics(test.x, codec.reconstruct(test.x)),
-        "noisy_test": denoising_metrics(test.x, noisy_test, codec.reconstruct(noisy_test)),
-        "probe": probe_accuracies(codec.encode(probe_train.x), probe_train.y,
-                                  codec.encode(test.x), test.y, knn_neighbors),
+        "test": test_scores,
+        "noisy_test": noisy_scores,
+        "probe": probe_scores,
     }
 
 

@@ -21,10 +21,12 @@ def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]]) -> F
     metrics = list(history)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for split, frame in history[metric].items():
-            style, label = SPLIT_STYLES[split]
-            ax.plot(frame["step"] + 1, frame[metric], style, label=label)
+        for split, (style, label) in SPLIT_STYLES.items():
+            if split in history[metric]:
+                frame = history[metric][split]
+                ax.plot(frame["step"] + 1, frame[metric], style, label=label)
         ax.set(title=metric.replace("_", " "), xlabel="epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"{name}: training curves")
@@ -48,15 +50,19 @@ def digit_rows(rows: dict[str, np.ndarray], title: str) -> Figure:
     return fig
 
 
-def code_images(codes: np.ndarray, title: str) -> Figure:
-    """§1.11: each 4x4x8 code reshaped to 4x32 and drawn transposed, one column per digit."""
+def code_images(digits: np.ndarray, codes: np.ndarray, title: str) -> Figure:
+    """§1.11: each 4x4x8 code reshaped to 4x32 and drawn transposed, under the digit it encodes."""
     n = len(codes)
-    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 5.0))
-    for ax, code in zip(np.atleast_1d(axes), codes):
+    fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 6.0), gridspec_kw={"height_ratios": [1, 4]}, squeeze=False)
+    for column, (digit, code) in enumerate(zip(digits, codes)):
         height, width, channels = code.shape
-        ax.imshow(code.reshape(height, width * channels).T, cmap="gray")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        axes[0, column].imshow(digit.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        axes[1, column].imshow(code.reshape(height, width * channels).T, cmap="gray")
+        for ax in axes[:, column]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("digit", rotation=0, ha="right", va="center")
+    axes[1, 0].set_ylabel("code", rotation=0, ha="right", va="center")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -143,9 +149,10 @@ def metrics_comparison(metrics: dict[str, dict], bce_floor: float | None) -> Fig
         bars = ax.bar(names, values, color=colors)
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         if key == "bce_nats" and bce_floor is not None:
-            ax.axhline(bce_floor, color="black", lw=1, ls="--", label=f"floor BCE(x, x) = {bce_floor:.4f}")
-            ax.legend(loc="upper left", fontsize=8)
+            ax.axhline(bce_floor, color="black", lw=1, ls="--")
+            label = f"{label}\n(dashed: floor BCE(x, x) = {bce_floor:.4f})"
         ax.set_title(label)
+        ax.margins(y=0.12)
         ax.tick_params(axis="x", rotation=35)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("Test-set metrics, all models and baselines")

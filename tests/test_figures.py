@@ -1,0 +1,64 @@
+"""Every figure function draws from plain arrays and returns a Figure (no window, no file)."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from mnist_ae import figures
+
+RNG = np.random.default_rng(0)
+DIGITS = RNG.random((10, 28, 28), dtype=np.float32)
+
+
+def curve(metric):
+    return pd.DataFrame({"step": range(5), metric: np.linspace(1.0, 0.5, 5)})
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_training_curves_has_a_panel_per_metric_with_both_splits():
+    history = {m: {"train": curve(m), "eval": curve(m)} for m in ("loss", "bce", "kl_loss")}
+    fig = figures.training_curves("vae", history)
+    assert len(fig.axes) == 3
+    assert [line.get_label() for line in fig.axes[0].lines] == ["train", "validation"]
+
+
+def test_digit_rows_labels_each_row():
+    fig = figures.digit_rows({"original": DIGITS, "noisy": DIGITS, "denoise": DIGITS}, "t")
+    assert len(fig.axes) == 30
+    assert fig.axes[10].get_ylabel() == "noisy"
+
+
+def test_code_images_and_latent_scatter():
+    assert isinstance(figures.code_images(DIGITS, RNG.random((10, 4, 4, 8)), "codes"), Figure)
+    fig = figures.latent_scatter(RNG.normal(size=(100, 2)), np.arange(100) % 10, "latent")
+    assert fig.axes[0].get_xlabel() == "z[0]"
+
+
+def test_manifold_decodes_the_whole_grid_with_ticks():
+    seen = []
+
+    def decode(codes):
+        seen.append(codes)
+        return np.zeros((len(codes), 784), dtype=np.float32)
+
+    fig = figures.manifold(decode, size=6, extent=4.0, title="m")
+    assert seen[0].shape == (36, 2) and seen[0].min() == -4.0 and seen[0].max() == 4.0
+    assert fig.axes[0].get_xticklabels()[0].get_text() == "-4.0"
+
+
+def test_samples_robustness_and_comparison():
+    assert isinstance(figures.samples({"vae": DIGITS, "dense": DIGITS}, {"vae": "a", "dense": "b"}, "s"), Figure)
+    frame = pd.DataFrame({"noise_factor": [0.1, 0.5], "psnr_db": [20.0, 15.0], "ssim": [0.9, 0.5]})
+    assert isinstance(figures.robustness({"denoise": frame, "noisy_input": frame}, 0.5), Figure)
+    metrics = {"dense": {"test": {"bce_nats": 0.09, "psnr_db": 20, "ssim": 0.9}, "probe": {"knn_acc": 0.9}},
+               "mean_image": {"test": {"bce_nats": 0.26, "psnr_db": 12, "ssim": 0.1}}}
+    fig = figures.metrics_comparison(metrics, bce_floor=0.058)
+    assert len(fig.axes) == 6
+    assert "floor" in fig.axes[0].get_title()

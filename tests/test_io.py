@@ -1,0 +1,57 @@
+import hashlib
+import time
+
+import numpy as np
+import pytest
+
+from mnist_ae import DataError
+from mnist_ae.io import Split, atomic_dir, atomic_path, load_split, save_split
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_saved_splits_are_byte_reproducible(tmp_path):
+    """DVC hashes outputs: an identical rerun must give identical bytes, or everything downstream reruns."""
+    split = Split(np.random.default_rng(0).random((20, 28, 28), dtype=np.float32), np.arange(20) % 10)
+    save_split(tmp_path / "a.npz", split)
+    time.sleep(1.1)  # a zip timestamp would differ by now
+    save_split(tmp_path / "b.npz", split)
+    assert digest(tmp_path / "a.npz") == digest(tmp_path / "b.npz")
+    loaded = load_split(tmp_path, "a")
+    np.testing.assert_array_equal(loaded.x, split.x)
+
+
+def test_missing_split_names_the_file(tmp_path):
+    with pytest.raises(DataError, match=r"train\.npz: file not found"):
+        load_split(tmp_path, "train")
+
+
+def test_truncated_split_is_reported_as_corrupt(tmp_path):
+    save_split(tmp_path / "train.npz", Split(np.zeros((5, 28, 28), np.float32), np.zeros(5)))
+    data = (tmp_path / "train.npz").read_bytes()
+    (tmp_path / "train.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="corrupt"):
+        load_split(tmp_path, "train")
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_directory_write_keeps_the_old_directory(tmp_path):
+    target = tmp_path / "figures"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.png").write_text("partial")
+            raise RuntimeError("crash")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
+    assert [p.name for p in target.iterdir()] == ["old.png"]
