@@ -5,16 +5,27 @@ import logging
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mnist_ae import figures
+from mnist_ae import ConfigError, figures
 from mnist_ae.config import load_params
 from mnist_ae.data import rng_for
 from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
 from mnist_ae.io import atomic_dir, load_split, read_json, read_training_history
-from mnist_ae.models import code_shape, get_spec, load
+from mnist_ae.models import code_shape, code_size, get_spec, load
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
 from mnist_ae.stage import run_stage
 
 log = logging.getLogger("figures")
+
+
+def require_2d_codes(cfg, models) -> None:
+    """The latent scatter and the manifold draw a 2-D code; name the key to change otherwise."""
+    wanted = [("latent_scatter", name) for name in cfg.latent_scatter]
+    if cfg.manifold_model is not None:
+        wanted.append(("manifold_model", cfg.manifold_model))
+    for key, name in wanted:
+        size = code_size(models[name])
+        if size != 2:
+            raise ConfigError(f"figures.{key}: '{name}' has a {size}-value code; this figure needs a 2-D one")
 
 
 def main(argv: list[str]) -> None:
@@ -23,6 +34,7 @@ def main(argv: list[str]) -> None:
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
     models = {name: load(model_file(name)) for name in names}
+    require_2d_codes(cfg, models)
     codecs = {name: keras_codec(model) for name, model in models.items()}
     metrics = {name: read_json(metrics_file(name)) for name in [*names, "pca", "mean_image"]}
     drawn = {}

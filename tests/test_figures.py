@@ -62,3 +62,24 @@ def test_samples_robustness_and_comparison():
     fig = figures.metrics_comparison(metrics, bce_floor=0.058)
     assert len(fig.axes) == 6
     assert "floor" in fig.axes[0].get_title()
+
+
+def test_figures_stage_refuses_a_manifold_of_a_non_2d_code(raw_params):
+    import importlib.util
+
+    from mnist_ae import ConfigError
+    from mnist_ae.config import parse_params
+    from mnist_ae.models import build
+    from mnist_ae.models.vae import VAEParams
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("figures_stage", ROOT / "stages" / "figures.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    cfg = parse_params(raw_params).figures
+    models = {"vae": build("vae", VAEParams("clean", hidden=16, latent_dim=8), seed=0)}
+    with pytest.raises(ConfigError, match=r"figures\.latent_scatter: 'vae' has a 8-value code"):
+        stage.require_2d_codes(cfg, models)
+    models["vae"] = build("vae", VAEParams("clean", hidden=16, latent_dim=2), seed=0)
+    stage.require_2d_codes(cfg, models)  # the committed setting passes
