@@ -21,10 +21,10 @@ from mnist_ae.paths import RAW_NPZ
 
 # Small settings that still run every stage and every model.
 QUICK_OVERRIDES: dict[str, Any] = {
-    "prepare.train_subset": 3000,
-    "prepare.test_subset": 500,
-    "train.epochs": 3,
-    "train.batch_size": 64,
+    "prepare.train_subset": 5000,
+    "prepare.test_subset": 1000,
+    "train.epochs": 5,
+    "train.batch_size": 32,
     "classifier.epochs": 1,
     "evaluate.probe_train_size": 1000,
     "evaluate.n_generated": 200,
