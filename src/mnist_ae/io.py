@@ -9,9 +9,12 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from mnist_ae import DataError
 
@@ -96,7 +99,7 @@ def load_split(directory: Path | str, name: str) -> Split:
     return Split(arrays["x"], arrays["y"])
 
 
-def read_training_history(log_dir: Path | str) -> dict[str, dict[str, "pd.DataFrame"]]:
+def read_training_history(log_dir: Path | str) -> dict[str, dict[str, pd.DataFrame]]:
     """dvclive's Keras logs as {metric: {"train"|"eval": frame with step and metric columns}}."""
     import pandas as pd
 
