@@ -72,7 +72,7 @@ def main(argv: list[str]) -> None:
             quality = metrics[name]["generation"]
             captions[name] = (f"{prior} codes; confidence {quality['mean_confidence']:.2f}, "
                               f"class entropy {quality['class_entropy_nats']:.2f} nats")
-        drawn["samples"] = figures.samples(rows, captions, "Decoders fed random codes")
+        drawn["samples"] = figures.digit_rows(rows, "Decoders fed random codes", captions)
     curves = {name: pd.read_csv(robustness_file(name)) for name in cfg.robustness}
     drawn["robustness"] = figures.robustness(curves, params.noise.factor)
     bce_floor = read_json(metrics_file("floor"))["test"]["bce_nats"]

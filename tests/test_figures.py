@@ -54,7 +54,7 @@ def test_manifold_decodes_the_whole_grid_with_ticks():
 
 
 def test_samples_robustness_and_comparison():
-    assert isinstance(figures.samples({"vae": DIGITS, "dense": DIGITS}, {"vae": "a", "dense": "b"}, "s"), Figure)
+    assert isinstance(figures.digit_rows({"vae": DIGITS, "dense": DIGITS}, "s", {"vae": "a", "dense": "b"}), Figure)
     frame = pd.DataFrame({"noise_factor": [0.1, 0.5], "psnr_db": [20.0, 15.0], "ssim": [0.9, 0.5]})
     assert isinstance(figures.robustness({"denoise": frame, "noisy_input": frame}, 0.5), Figure)
     metrics = {"dense": {"test": {"bce_nats": 0.09, "psnr_db": 20, "ssim": 0.9}, "probe": {"knn_acc": 0.9}},

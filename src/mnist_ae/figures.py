@@ -34,10 +34,14 @@ def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]]) -> F
     return fig
 
 
-def digit_rows(rows: dict[str, np.ndarray], title: str) -> Figure:
-    """Rows of digits, one labelled row per entry, e.g. original above reconstruction."""
+def digit_rows(rows: dict[str, np.ndarray], title: str, captions: dict[str, str] | None = None) -> Figure:
+    """Rows of digits, one labelled row per entry, e.g. original above reconstruction.
+
+    ``captions`` adds a line of text above a row, e.g. a decoder's generation scores.
+    """
     n = len(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.45 * len(rows) + 0.5), squeeze=False)
+    row_height = 1.45 if captions is None else 1.75  # room for the caption
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, row_height * len(rows) + 0.5), squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r, c]
@@ -45,6 +49,8 @@ def digit_rows(rows: dict[str, np.ndarray], title: str) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=11)
+        if captions is not None:
+            axes[r, n // 2].set_title(captions[label], fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -93,22 +99,6 @@ def manifold(decode: Callable[[np.ndarray], np.ndarray], size: int, extent: floa
     ax.set_xticks(ticks[::step], np.round(grid_x, 1)[::step])
     ax.set_yticks(ticks[::step], np.round(grid_y, 1)[::step])
     ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
-    fig.tight_layout()
-    return fig
-
-
-def samples(rows: dict[str, np.ndarray], captions: dict[str, str], title: str) -> Figure:
-    """Decoders fed random codes: one row per model, captioned with its generation scores."""
-    n = len(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.75 * len(rows) + 0.6), squeeze=False)
-    for r, (name, images) in enumerate(rows.items()):
-        for c in range(n):
-            axes[r, c].imshow(images[c].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=11)
-        axes[r, n // 2].set_title(captions[name], fontsize=9)
-    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

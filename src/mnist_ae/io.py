@@ -49,7 +49,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
 
 def write_json(path: Path | str, data: dict) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_json(path: Path | str) -> dict:

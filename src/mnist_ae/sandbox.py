@@ -33,18 +33,26 @@ QUICK_OVERRIDES: dict[str, Any] = {
 }
 
 
+# Results of the committed run; the sandbox makes its own.
+GENERATED = ("dvc.lock", "metrics/", "plots/", "reports/")
+
+
 def copy_repository(source: Path, dest: Path) -> None:
-    """Copy the files git would see (tracked and untracked, not ignored) and commit them."""
+    """Copy the files git would see (tracked and untracked, not ignored), less the generated ones."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=source, check=True, capture_output=True, text=True).stdout
     for relative in filter(None, listed.split("\0")):
-        if (source / relative).is_file():
-            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / relative, dest / relative)
+        if relative.startswith(GENERATED) or not (source / relative).is_file():
+            continue
+        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / relative, dest / relative)
+
+
+def commit_all(workdir: Path, message: str) -> None:
     git = ["git", "-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
-    subprocess.run(git + ["commit", "-q", "-m", "sandbox"], cwd=dest, check=True)
+    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=workdir, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", message], cwd=workdir, check=True)
 
 
 def apply_overrides(params_file: Path, overrides: dict[str, Any]) -> None:
@@ -77,14 +85,10 @@ def dvc(workdir: Path, *args: str, env: dict[str, str] | None = None, capture: b
 
 
 def prepare_sandbox(source: Path, dest: Path, overrides: dict[str, Any]) -> Path:
+    """A committed copy of ``source`` with ``overrides`` applied and no results yet."""
     copy_repository(source, dest)
-    for generated in ("dvc.lock", "metrics", "plots", "reports"):  # the sandbox makes its own
-        target = dest / generated
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
     apply_overrides(dest / "params.yaml", overrides)
+    commit_all(dest, "sandbox: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     return dest
 
 
