@@ -1,12 +1,13 @@
 """Stage figures: every figure of the notebook, for every model, as PNGs under plots/figures."""
 
+import dataclasses
 import logging
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from mnist_ae import ConfigError, figures
-from mnist_ae.config import load_params
+from mnist_ae.config import REFERENCE_ROWS, load_params
 from mnist_ae.data import rng_for
 from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
 from mnist_ae.io import atomic_dir, load_split, read_json, read_training_history
@@ -28,9 +29,25 @@ def require_2d_codes(cfg, models) -> None:
             raise ConfigError(f"figures.{key}: '{name}' has a {size}-value code; this figure needs a 2-D one")
 
 
+def trained_only(cfg, trained: list[str]):
+    """Drop untrained models from the figure lists, so an experiment may train fewer models."""
+    def keep(key, names, allowed):
+        skipped = [name for name in names if name not in allowed]
+        if skipped:
+            log.info("figures.%s: skipping %s, not in train.models", key, ", ".join(skipped))
+        return [name for name in names if name in allowed]
+
+    lists = {key: keep(key, getattr(cfg, key), trained)
+             for key in ("code_images", "denoising", "latent_scatter", "samples")}
+    lists["robustness"] = keep("robustness", cfg.robustness, [*trained, *REFERENCE_ROWS])
+    manifold = keep("manifold_model", [cfg.manifold_model] if cfg.manifold_model else [], trained)
+    return dataclasses.replace(cfg, **lists, manifold_model=manifold[0] if manifold else None)
+
+
 def main(argv: list[str]) -> None:
     params = load_params()
-    cfg, seed, names = params.figures, params.base.seed, list(params.train.models)
+    names, seed = list(params.train.models), params.base.seed
+    cfg = trained_only(params.figures, names)
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
     models = {name: load(model_file(name)) for name in names}

@@ -1,12 +1,12 @@
-"""Stage report: the results table of README.md, from the metrics files."""
+"""Stage report: the results table of README.md and the key-metrics summary, from the metrics files."""
 
 import argparse
 from pathlib import Path
 
 from mnist_ae.config import load_params
-from mnist_ae.io import atomic_path, read_json
-from mnist_ae.paths import RESULTS_TABLE, metrics_file
-from mnist_ae.report import extras_table, results_table, splice_into_readme
+from mnist_ae.io import atomic_path, read_json, write_json
+from mnist_ae.paths import RESULTS_TABLE, SUMMARY, metrics_file
+from mnist_ae.report import extras_table, key_metrics, results_table, splice_into_readme
 from mnist_ae.stage import run_stage
 
 
@@ -21,7 +21,9 @@ def main(argv: list[str]) -> None:
     names = [*params.train.models, "pca", "mean_image"]
     metrics = {name: read_json(metrics_file(name)) for name in names}
     floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
-    text = results_table(metrics, floor) + "\n" + extras_table(metrics, read_json(metrics_file("classifier")))
+    classifier = read_json(metrics_file("classifier"))
+    text = results_table(metrics, floor) + "\n" + extras_table(metrics, classifier)
+    write_json(SUMMARY, key_metrics({n: m for n, m in metrics.items() if n != "mean_image"}, classifier))
     with atomic_path(RESULTS_TABLE) as tmp:
         tmp.write_text(text)
 

@@ -61,10 +61,17 @@ def test_missing_key_is_an_error(params_dict):
         parse_params(params_dict)
 
 
-def test_figures_may_only_name_trained_models(params_dict):
+def test_figures_may_only_name_registered_models(params_dict):
     params_dict["figures"]["samples"] = ["dense", "gan"]
-    with pytest.raises(ConfigError, match=r"figures\.samples: 'gan' is not in train\.models"):
+    with pytest.raises(ConfigError, match=r"figures\.samples: 'gan' is not one of \['dense'"):
         parse_params(params_dict)
+
+
+def test_a_model_can_be_dropped_from_training_alone(params_dict):
+    """`dvc exp run -S '~train.models.vae'` must not also need the figure lists edited."""
+    del params_dict["train"]["models"]["vae"]
+    params = parse_params(params_dict)
+    assert "vae" not in params.train.models and params.figures.manifold_model == "vae"
 
 
 def run_stage(args, cwd):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mnist_ae.models import MODELS
-from mnist_ae.report import README_END, README_START, results_table, splice_into_readme
+from mnist_ae.report import README_END, README_START, key_metrics, results_table, splice_into_readme
 
 from conftest import ROOT
 
@@ -47,3 +47,20 @@ def test_dvc_yaml_overlays_name_every_model():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_committed_training_logs_exist(name):
     assert (ROOT / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv").is_file()
+
+
+def test_key_metrics_are_copied_from_the_full_files():
+    metrics = {"vae": {"test": {"bce_nats": 0.18, "psnr_db": 14.3}, "noisy_test": {"gain_db": 1.7},
+                       "probe": {"logreg_acc": 0.66, "knn_acc": 0.69}, "vae": {"neg_elbo_nats": 153.4}},
+               "pca": {"test": {"bce_nats": 0.1175, "psnr_db": 18.6}}}
+    summary = key_metrics(metrics, {"test_acc": 0.987})
+    assert summary == {"vae": {"bce": 0.18, "psnr_db": 14.3, "gain_db": 1.7, "logreg_acc": 0.66, "neg_elbo": 153.4},
+                       "pca": {"bce": 0.1175, "psnr_db": 18.6},
+                       "classifier": {"test_acc": 0.987}}
+
+
+def test_committed_summary_matches_the_metrics_files():
+    summary = json.loads((ROOT / "reports" / "summary.json").read_text())
+    for name in MODELS:
+        full = json.loads((ROOT / "metrics" / f"{name}.json").read_text())
+        assert summary[name]["bce"] == full["test"]["bce_nats"], name

@@ -11,6 +11,7 @@ TRAIN_LOGS_DIR = Path("plots/train")
 ROBUSTNESS_DIR = Path("plots/robustness")
 FIGURES_DIR = Path("plots/figures")
 RESULTS_TABLE = Path("reports/results.md")  # spliced into README.md by make readme
+SUMMARY = Path("reports/summary.json")  # key metrics only, for dvc exp show and pull-request review
 
 
 def data_dir(variant: str) -> Path:

@@ -21,6 +21,15 @@ PUBLISHED_ANCHORS = {
 COLUMNS = ["model", "test BCE", "PSNR dB", "SSIM", "denoising gain dB", "logreg acc", "kNN acc",
            "params", "compression", "published anchor"]
 
+# The few numbers per model that an experiment table or a pull-request review shows first:
+# (section of metrics/<model>.json, key there, name in metrics/summary.json).
+KEY_METRICS = (
+    ("test", "bce_nats", "bce"),
+    ("test", "psnr_db", "psnr_db"),
+    ("noisy_test", "gain_db", "gain_db"),
+    ("probe", "logreg_acc", "logreg_acc"),
+)
+
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 
@@ -71,6 +80,23 @@ def extras_table(metrics: dict[str, dict], classifier: dict) -> str:
                           f"= {e['reconstruction_nats']:.2f} reconstruction + {e['kl_nats']:.2f} KL "
                           f"(published ≈ 149–150)."]
     return "\n".join(lines) + "\n"
+
+
+def key_metrics(metrics: dict[str, dict], classifier: dict) -> dict[str, dict[str, float]]:
+    """metrics/summary.json: ``{model: {bce, psnr_db, gain_db, logreg_acc[, neg_elbo]}}``.
+
+    Short, flat names keep ``dvc exp show`` and ``dvc metrics diff`` readable; every value is
+    copied from the full per-model files.
+    """
+    summary = {}
+    for name, m in metrics.items():
+        row = {short: m[section][key] for section, key, short in KEY_METRICS
+               if key in m.get(section, {})}
+        if "neg_elbo_nats" in m.get(name, {}):
+            row["neg_elbo"] = m[name]["neg_elbo_nats"]
+        summary[name] = row
+    summary["classifier"] = {"test_acc": classifier["test_acc"]}
+    return summary
 
 
 def splice_into_readme(readme: Path, table: str) -> None:
