@@ -3,10 +3,17 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install repro quick test readme dag
+BASE ?= main
+SET ?= noise.factor=0.1,0.3,0.5,0.7
+JOBS ?= 2
+PARAM ?= noise.factor
+MODEL ?= denoise
+RUN := PATH=$(CURDIR)/$(BIN):$$PATH
+
+.PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(BIN)/dvc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +24,13 @@ $(BIN)/dvc: pyproject.toml
 install: $(BIN)/dvc  ## create .venv and install the project with its test extras
 
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+	$(RUN) dvc repro
 
 quick: install  ## every stage on small settings in a temporary copy; committed results untouched
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m mnist_ae.sandbox
+	$(RUN) python -m mnist_ae.sandbox
+
+tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary copy; no download (CI)
+	$(RUN) python -m mnist_ae.sandbox --tiny
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro
 	$(BIN)/pytest
@@ -30,3 +40,20 @@ readme: install  ## copy reports/results.md into README.md's results section
 
 dag: install  ## print the stage graph as markdown
 	$(BIN)/dvc dag --md
+
+report: install  ## review committed results against BASE (default main) into report.md
+	$(RUN) python -m mnist_ae.review --base $(BASE) --out report.md
+
+# Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
+# own copy of the library rather than this checkout's (which may change while the queue runs).
+sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers sharing the cores
+	$(RUN) dvc exp run --queue -S '$(SET)'
+	$(RUN) MNIST_AE_THREADS=$$(( $$(nproc) / $(JOBS) > 0 ? $$(nproc) / $(JOBS) : 1 )) PYTHONPATH=src \
+		dvc queue start -j $(JOBS)
+	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
+
+exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
+	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data'
+
+sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM from dvc exp show
+	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL)

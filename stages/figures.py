@@ -6,7 +6,7 @@ import logging
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mnist_ae import ConfigError, figures
+from mnist_ae import figures
 from mnist_ae.config import REFERENCE_ROWS, load_params
 from mnist_ae.data import rng_for
 from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
@@ -18,15 +18,19 @@ from mnist_ae.stage import run_stage
 log = logging.getLogger("figures")
 
 
-def require_2d_codes(cfg, models) -> None:
-    """The latent scatter and the manifold draw a 2-D code; name the key to change otherwise."""
-    wanted = [("latent_scatter", name) for name in cfg.latent_scatter]
-    if cfg.manifold_model is not None:
-        wanted.append(("manifold_model", cfg.manifold_model))
-    for key, name in wanted:
-        size = code_size(models[name])
-        if size != 2:
-            raise ConfigError(f"figures.{key}: '{name}' has a {size}-value code; this figure needs a 2-D one")
+def drop_unsuitable_codes(cfg, models):
+    """The manifold decodes a 2-D grid and the scatter needs 2-D or wider codes; skip other models."""
+    def fits(key, name, ok):
+        if not ok(code_size(models[name])):
+            log.info("figures.%s: skipping %s, its code has %d values", key, name, code_size(models[name]))
+            return False
+        return True
+
+    scatter = [name for name in cfg.latent_scatter if fits("latent_scatter", name, lambda size: size >= 2)]
+    manifold = cfg.manifold_model
+    if manifold is not None and not fits("manifold_model", manifold, lambda size: size == 2):
+        manifold = None
+    return dataclasses.replace(cfg, latent_scatter=scatter, manifold_model=manifold)
 
 
 def trained_only(cfg, trained: list[str]):
@@ -51,7 +55,7 @@ def main(argv: list[str]) -> None:
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
     models = {name: load(model_file(name)) for name in names}
-    require_2d_codes(cfg, models)
+    cfg = drop_unsuitable_codes(cfg, models)
     codecs = {name: keras_codec(model) for name, model in models.items()}
     metrics = {name: read_json(metrics_file(name)) for name in [*names, "pca", "mean_image"]}
     drawn = {}

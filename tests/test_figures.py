@@ -64,22 +64,42 @@ def test_samples_robustness_and_comparison():
     assert "floor" in fig.axes[0].get_title()
 
 
-def test_figures_stage_refuses_a_manifold_of_a_non_2d_code(raw_params):
+def load_figures_stage():
     import importlib.util
-
-    from mnist_ae import ConfigError
-    from mnist_ae.config import parse_params
-    from mnist_ae.models import build
-    from mnist_ae.models.vae import VAEParams
 
     from conftest import ROOT
 
     spec = importlib.util.spec_from_file_location("figures_stage", ROOT / "stages" / "figures.py")
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
+    return stage
+
+
+def test_figures_stage_skips_the_manifold_of_a_wider_code(raw_params):
+    """`-S train.models.vae.latent_dim=8` must not break the figures stage."""
+    from mnist_ae.config import parse_params
+    from mnist_ae.models import build
+    from mnist_ae.models.vae import VAEParams
+
+    stage = load_figures_stage()
     cfg = parse_params(raw_params).figures
     models = {"vae": build("vae", VAEParams("clean", hidden=16, latent_dim=8), seed=0)}
-    with pytest.raises(ConfigError, match=r"figures\.latent_scatter: 'vae' has a 8-value code"):
-        stage.require_2d_codes(cfg, models)
+    wide = stage.drop_unsuitable_codes(cfg, models)
+    assert wide.manifold_model is None and wide.latent_scatter == ["vae"]
     models["vae"] = build("vae", VAEParams("clean", hidden=16, latent_dim=2), seed=0)
-    stage.require_2d_codes(cfg, models)  # the committed setting passes
+    assert stage.drop_unsuitable_codes(cfg, models) == cfg  # the committed setting draws both
+
+
+def test_latent_scatter_projects_wider_codes():
+    z = np.random.default_rng(0).normal(size=(50, 8))
+    fig = figures.latent_scatter(z, np.arange(50) % 10, "vae")
+    assert "8-D, projected by PCA" in fig.axes[0].get_title()
+
+
+def test_figures_stage_skips_models_left_out_of_training(raw_params):
+    from mnist_ae.config import parse_params
+
+    stage = load_figures_stage()
+    cfg = stage.trained_only(parse_params(raw_params).figures, ["dense", "denoise"])
+    assert cfg.samples == ["dense"] and cfg.denoising == ["denoise"] and cfg.manifold_model is None
+    assert cfg.robustness == ["denoise", "dense", "pca", "noisy_input"]

@@ -1,29 +1,26 @@
-"""The real pipeline, end to end: `dvc repro` in a temporary copy of the repository, on tiny settings."""
+"""The real pipeline, end to end, on the shipped sample: `make tiny`, experiments, a queued sweep,
+the sweep plot and the pull-request review, each through the command a user (or CI) runs.
+
+The tests of this module run in file order on one repository; later ones build on earlier ones.
+"""
 
 import json
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from mnist_ae.models import MODELS
-from mnist_ae.sandbox import dvc, prepare_sandbox, sandbox_env
+from mnist_ae.sandbox import SAMPLE, dvc, sandbox_env
 
-from conftest import ROOT, SAMPLE
+from conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-# Tiny settings: the shipped 2,000 + 500 digit sample, every stage and every model.
-TINY = {
-    "fetch.local_path": str(SAMPLE),
-    "fetch.content_sha256": None,
-    "train.epochs": 5,
-    "train.batch_size": 16,
-    "classifier.epochs": 1,
-    "evaluate.probe_train_size": 500,
-    "evaluate.n_generated": 100,
-    "evaluate.robustness_factors": [0.3, 0.6],
-    "figures.manifold_size": 8,
-}
 REFERENCE_METRICS = ["pca", "mean_image", "floor", "classifier"]
 FIGURES = [
     *(f"training_curves_{m}.png" for m in MODELS),
@@ -31,18 +28,38 @@ FIGURES = [
     "noisy_digits.png", "denoising_denoise.png", "codes_conv.png", "latent_vae.png", "manifold_vae.png",
     "samples.png", "robustness.png", "metrics_comparison.png",
 ]
+EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
+# What a new noise factor reruns: no model but the denoiser is retrained.
+NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
+# The exp show invocation the README documents: changed params and key metrics only.
+EXP_TABLE = ["exp", "show", "--only-changed", "--drop", "Created|metrics|models|plots|data", "--md"]
 
 
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def git(workdir, *args):
+    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
+                          cwd=workdir, check=True, capture_output=True, text=True).stdout
+
+
+def run_module(workdir, env, *args):
+    """``python -m <args>``, as the Makefile targets run it."""
+    result = subprocess.run([sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("repo"), TINY)
-    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
-    result = dvc(workdir, "repro", env=env, capture=True)
-    assert ran_stages(result.stdout) >= {f"train@{m}" for m in MODELS} | {"fetch", "figures", "report"}
+    """`make tiny`: every stage on the shipped sample, in a fresh git repository; results committed."""
+    workdir = tmp_path_factory.mktemp("repo")
+    output = run_module(ROOT, sandbox_env(ROOT), "mnist_ae.sandbox", "--tiny", "--dir", str(workdir))
+    assert ran_stages(output) >= {f"train@{m}" for m in MODELS} | {"fetch", "figures", "report"}
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "tiny results")
+    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE), "MNIST_AE_THREADS": "1"})
     return workdir, env
 
 
@@ -58,6 +75,8 @@ def test_every_metrics_file_and_figure_is_written(repo):
         path = workdir / "plots" / "figures" / figure
         assert path.is_file() and path.stat().st_size > 5_000, figure
     assert "| `dense` |" in (workdir / "reports" / "results.md").read_text()
+    summary = json.loads((workdir / "reports" / "summary.json").read_text())
+    assert set(summary) == {*MODELS, "pca", "classifier"}
 
 
 def test_dense_beats_the_mean_image(repo):
@@ -83,15 +102,160 @@ def test_dvc_sees_an_up_to_date_pipeline_with_metrics_and_plots(repo):
     assert "up to date" in dvc(workdir, "status", env=env, capture=True).stdout
     shown = json.loads(dvc(workdir, "metrics", "show", "--json", env=env, capture=True).stdout)
     files = next(iter(shown.values()))["data"]
-    assert {f"metrics/{m}.json" for m in MODELS} <= set(files)
-    dvc(workdir, "plots", "show", "-o", "rendered", env=env, capture=True)
-    assert (workdir / "rendered" / "index.html").is_file()
+    assert {f"metrics/{m}.json" for m in MODELS} | {"reports/summary.json"} <= set(files)
+    rendered = workdir.parent / "rendered"  # outside the repository, which experiments commit
+    dvc(workdir, "plots", "show", "-o", str(rendered), env=env, capture=True)
+    assert (rendered / "index.html").is_file()
 
 
-def test_changed_noise_retrains_only_the_denoiser(repo):
+ALL_TRAINING = {f"train@{m}" for m in MODELS}
+MODEL_PARAMS = {"figures", "report"}  # they draw and tabulate whichever models train.models lists
+KNOBS = [
+    ("noise.factor", 0.3, {"noise"}),
+    ("prepare.train_subset", 1000, {"prepare"}),
+    ("train.epochs", 3, ALL_TRAINING),
+    ("train.batch_size", 32, ALL_TRAINING),
+    ("train.learning_rate", 0.01, ALL_TRAINING),
+    ("train.optimizer", "adadelta", ALL_TRAINING),
+    ("train.models.dense.code_size", 16, {"train@dense", *MODEL_PARAMS}),
+    ("train.models.sparse.code_size", 16, {"train@sparse", *MODEL_PARAMS}),
+    ("train.models.deep.layers", [128, 64, 16], {"train@deep", *MODEL_PARAMS}),
+    ("train.models.conv.filters", [16, 8, 4], {"train@conv", *MODEL_PARAMS}),
+    ("train.models.denoise.filters", 16, {"train@denoise", *MODEL_PARAMS}),
+    ("train.models.vae.latent_dim", 3, {"train@vae", *MODEL_PARAMS}),
+]
+
+
+@pytest.mark.parametrize("key, value, expected", KNOBS, ids=[k for k, _, _ in KNOBS])
+def test_each_knob_invalidates_only_the_stages_that_read_it(repo, key, value, expected):
+    """`dvc status` names the stages a changed param reruns first; later ones follow from their outputs."""
     workdir, env = repo
-    params = workdir / "params.yaml"
-    params.write_text(params.read_text().replace("factor: 0.5", "factor: 0.3", 1))
-    ran = ran_stages(dvc(workdir, "repro", env=env, capture=True).stdout)
-    evaluations = {f"evaluate@{m}" for m in MODELS}
-    assert ran == {"noise", "train@denoise", "baselines", *evaluations, "figures", "report"}
+    params_file = workdir / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        changed = json.loads(dvc(workdir, "status", "--json", env=env, capture=True).stdout)
+    finally:
+        git(workdir, "checkout", "--", "params.yaml")
+    assert set(changed) == expected
+
+
+def test_single_change_experiment_reruns_only_what_depends_on_it(repo):
+    workdir, env = repo
+    output = dvc(workdir, "exp", "run", "-n", "low-noise", "-S", "noise.factor=0.3", env=env, capture=True).stdout
+    assert ran_stages(output) == NOISE_RERUNS
+
+
+def test_dropping_a_model_reruns_only_figures_and_report(repo):
+    workdir, env = repo
+    output = dvc(workdir, "exp", "run", "-n", "no-sparse", "-S", "~train.models.sparse", env=env,
+                 capture=True).stdout
+    assert ran_stages(output) == {"figures", "report"}
+    stages = dvc(workdir, "stage", "list", env=env, capture=True).stdout
+    assert "train@sparse" not in stages and "train@dense" in stages
+    assert "sparse" not in json.loads((workdir / "reports" / "summary.json").read_text())
+    dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)  # back to all six models
+
+
+def wait_for_queue(workdir, env, timeout_s=900):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = dvc(workdir, "queue", "status", env=env, capture=True).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        time.sleep(5)
+    pytest.fail(f"the queue did not finish in {timeout_s} s:\n{status}")
+
+
+@pytest.fixture(scope="module")
+def sweep(repo):
+    """`make sweep`: two queued values run by two workers with one TensorFlow thread each."""
+    workdir, env = repo
+    dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.2,0.8", env=env, capture=True)
+    # Not captured: the workers outlive `dvc queue start` and would hold its pipes open.
+    subprocess.run([str(Path(sys.executable).with_name("dvc")), "queue", "start", "-j", "2"], cwd=workdir,
+                   env={**env, "PYTHONPATH": "src"}, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    status = wait_for_queue(workdir, env)
+    assert status.count("Success") == 2, status
+    return workdir, env
+
+
+def test_queued_sweep_shows_as_a_readable_table(sweep):
+    workdir, env = sweep
+    table = dvc(workdir, *EXP_TABLE, env=env, capture=True).stdout
+    header = table.splitlines()[0]
+    assert "noise.factor" in header and "denoise.gain_db" in header
+    assert "metrics/" not in header and "Created" not in header
+    rows = [line for line in table.splitlines() if "[" in line]  # the named experiments
+    assert len(rows) >= 3, table
+
+
+def test_sweep_plot_draws_every_finished_value(sweep):
+    workdir, env = sweep
+    out = workdir.parent / "sweep.png"
+    printed = run_module(workdir, env, "mnist_ae.sweep", "--param", "noise.factor", "--model", "denoise",
+                         "--out", str(out))
+    assert out.stat().st_size > 10_000
+    factors = [float(line.split(",")[0]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
+    assert factors == [0.2, 0.3, 0.5, 0.8], printed  # the queued two, low-noise and the baseline
+
+
+def test_best_experiment_can_be_promoted_to_a_branch(sweep):
+    workdir, env = sweep
+    shown = dvc(workdir, "exp", "show", "--csv", "--sort-by", "denoise.gain_db", "--sort-order", "desc",
+                "--drop", "Created|metrics|models|plots|data", env=env, capture=True).stdout
+    rows = [line.split(",") for line in shown.splitlines()[1:]]
+    best = next(row[0] for row in rows if row[0] and row[0] not in ("workspace", "master", "main"))
+    dvc(workdir, "exp", "branch", best, "best-noise", env=env, capture=True)
+    assert "best-noise" in git(workdir, "branch", "--list", "best-noise")
+
+
+@pytest.fixture(scope="module")
+def review(sweep):
+    """`make report BASE=HEAD~1` after committing the low-noise experiment's results."""
+    workdir, env = sweep
+    dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "noise factor 0.3")
+    run_module(workdir, env, "mnist_ae.review", "--base", "HEAD~1", "--out", "report.md")
+    return workdir, (workdir / "report.md").read_text()
+
+
+def test_review_shows_the_changed_param(review):
+    _, report = review
+    params = report.split("## Params")[1].split("## Key metrics")[0]
+    assert re.search(r"\|\s*params\.yaml\s*\|\s*noise\.factor\s*\|\s*0\.5\s*\|\s*0\.3\s*\|", params), params
+
+
+def test_review_gives_each_changed_metric_the_right_verdict(review):
+    workdir, report = review
+    base = json.loads(git(workdir, "show", "HEAD~1:metrics/denoise.json"))
+    head = read_metrics(workdir, "denoise")
+    rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
+    gain_delta = head["noisy_test"]["gain_db"] - base["noisy_test"]["gain_db"]
+    assert abs(gain_delta) > 0.05  # a real change, beyond the noise level
+    assert rows["denoise.gain_db"].strip("* ") == ("better" if gain_delta > 0 else "worse")
+    assert rows["dense.bce"] == "same"  # the dense model was not retrained
+
+
+def test_review_shows_changed_figures_from_both_sides(review):
+    workdir, report = review
+    assert "![base denoising_denoise.png](report_files/base/denoising_denoise.png)" in report
+    assert "![head denoising_denoise.png](report_files/head/denoising_denoise.png)" in report
+    base = workdir / "report_files" / "base" / "denoising_denoise.png"
+    head = workdir / "report_files" / "head" / "denoising_denoise.png"
+    assert base.read_bytes() == git_bytes(workdir, "HEAD~1:plots/figures/denoising_denoise.png")
+    assert head.read_bytes() == (workdir / "plots" / "figures" / "denoising_denoise.png").read_bytes()
+    assert base.read_bytes() != head.read_bytes()
+    assert "reconstructions_dense.png" not in report  # unchanged figures are left out
+    assert (workdir / "report_files" / "plots" / "index.html").is_file()
+
+
+def git_bytes(workdir, spec):
+    return subprocess.run(["git", "show", spec], cwd=workdir, check=True, capture_output=True).stdout

@@ -75,11 +75,19 @@ def code_images(digits: np.ndarray, codes: np.ndarray, title: str) -> Figure:
 
 
 def latent_scatter(z: np.ndarray, labels: np.ndarray, title: str) -> Figure:
-    """§2.4: 2-D latent means, coloured by digit class."""
+    """§2.4: latent means coloured by digit class; a code wider than 2-D on its first two principal axes."""
+    axis_labels = ("z[0]", "z[1]")
+    width = z.shape[1]
+    if width > 2:
+        from sklearn.decomposition import PCA
+
+        z = PCA(n_components=2, svd_solver="full").fit_transform(z)
+        axis_labels = ("1st principal axis of z", "2nd principal axis of z")
+        title = f"{title}, {width}-D, projected by PCA"
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-    ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -1,0 +1,53 @@
+"""The pull-request workflow, the Makefile and the README agree, and call only tested commands."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
+# Each workflow command, and where this suite runs what it expands to.
+TESTED_COMMANDS = {
+    "bash .ci/run": "the suite itself, via the README's test command",
+    "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.sandbox --tiny",
+    "make report": "test_pipeline.py: the review fixture runs python -m mnist_ae.review",
+}
+POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
+
+
+def steps():
+    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["review"]["steps"]
+
+
+def test_workflow_runs_on_pull_requests():
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    assert workflow[True] == "pull_request"  # YAML 1.1 reads the key `on` as True
+    uses = [step["uses"].split("@")[0] for step in steps() if "uses" in step]
+    assert uses == ["actions/checkout", "actions/setup-python", "iterative/setup-cml"]
+
+
+def test_every_run_step_is_a_tested_command():
+    commands = [step["run"].strip() for step in steps() if "run" in step]
+    for command in commands[:-1]:
+        assert any(command == known or command.startswith(known + " ") for known in TESTED_COMMANDS), command
+    assert commands[-1].startswith(POSTING) and commands[-1].endswith("report.md")
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert command in readme
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target, expansion", [
+    (["tiny"], "python -m mnist_ae.sandbox --tiny"),
+    (["report", "BASE=origin/main"], "python -m mnist_ae.review --base origin/main --out report.md"),
+    (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"], "python -m mnist_ae.sweep --param noise.factor --model denoise"),
+])
+def test_make_targets_run_the_tested_modules(target, expansion):
+    dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert expansion in dry_run
