@@ -8,6 +8,7 @@ SET ?= noise.factor=0.1,0.3,0.5,0.7
 JOBS ?= 2
 PARAM ?= noise.factor
 MODEL ?= denoise
+REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 .PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot
@@ -55,5 +56,5 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
 	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data'
 
-sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM from dvc exp show
-	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL)
+sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
+	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))

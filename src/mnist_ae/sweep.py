@@ -104,7 +104,7 @@ def sweep_table(exp_show: list[dict], param: str, model: str) -> pd.DataFrame:
                          "a sweep plot needs a numeric param")
     duplicated = table.duplicated(subset=[param], keep="first")
     if duplicated.any():
-        log.info("%d runs repeat a value of %s; keeping the first of each", int(duplicated.sum()), param)
+        log.info("%d run(s) repeat a value of %s; keeping the first of each", int(duplicated.sum()), param)
     return table[~duplicated].sort_values(param).reset_index(drop=True)
 
 
@@ -119,7 +119,7 @@ def sweep_figure(table: pd.DataFrame, param: str, model: str):
     gain_ax.plot(x, table["gain_db"], "o-", color="tab:green")
     for value, gain, name in zip(x, table["gain_db"], table["experiment"]):
         gain_ax.annotate(name, (value, gain), textcoords="offset points", xytext=(4, 6), fontsize=7)
-    gain_ax.set(xlabel=param, ylabel="PSNR gain on noisy test digits (dB)", title=f"{model}: denoising gain")
+    gain_ax.set(xlabel=param, ylabel="PSNR gain on noisy test digits (dB)", title=f"{model}: PSNR gain")
     bce_ax.plot(x, table["test_bce"], "o-", label="clean test digits in")
     bce_ax.plot(x, table["noisy_test_bce"], "s--", label="noisy test digits in")
     bce_ax.set(xlabel=param, ylabel="test BCE against clean digits (nats per pixel)",
@@ -127,21 +127,22 @@ def sweep_figure(table: pd.DataFrame, param: str, model: str):
     bce_ax.legend()
     for ax in (gain_ax, bce_ax):
         ax.grid(alpha=0.3)
+        ax.margins(x=0.12)  # room for the run names
         for value in table.loc[table["baseline"], param]:
             ax.axvline(value, color="grey", lw=0.8, ls=":")  # the committed setting
-    fig.suptitle(f"Sweep of {param}: {len(table)} runs from dvc exp show")
+    fig.suptitle(f"Sweep of {param}: {len(table)} runs from dvc exp show (dotted: the baseline)")
     fig.tight_layout()
     return fig
 
 
-def read_exp_show(source: Path | None, all_commits: bool) -> list[dict]:
+def read_exp_show(source: Path | None, all_commits: bool, rev: str | None) -> list[dict]:
     if source is not None:
         try:
             return json.loads(source.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise StudyError(f"{source}: not readable dvc exp show --json output ({exc})") from None
     dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or "dvc"
-    args = [dvc, "exp", "show", "--json", *(["--all-commits"] if all_commits else [])]
+    args = [dvc, "exp", "show", "--json", *(["--all-commits"] if all_commits else []), *(["--rev", rev] if rev else [])]
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
         raise StudyError(f"dvc exp show failed: {result.stderr.strip()}")
@@ -153,11 +154,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--param", default="noise.factor", help="the swept param (default: noise.factor)")
     parser.add_argument("--model", default="denoise", help="whose metrics to draw (default: denoise)")
     parser.add_argument("--input", type=Path, help="saved `dvc exp show --json` output (default: run it)")
+    parser.add_argument("--rev", help="the commit the sweep was queued on (default: HEAD)")
     parser.add_argument("--all-commits", action="store_true", help="include experiments of every commit")
     parser.add_argument("--out", type=Path, help="PNG to write (default: reports/sweep_<param>_<model>.png)")
     args = parser.parse_args(argv)
     out = args.out or Path("reports") / f"sweep_{args.param.replace('.', '_')}_{args.model}.png"
-    table = sweep_table(read_exp_show(args.input, args.all_commits), args.param, args.model)
+    table = sweep_table(read_exp_show(args.input, args.all_commits, args.rev), args.param, args.model)
     fig = sweep_figure(table, args.param, args.model)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100)
