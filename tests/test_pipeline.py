@@ -239,9 +239,13 @@ def test_review_gives_each_changed_metric_the_right_verdict(review):
     head = read_metrics(workdir, "denoise")
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     gain_delta = head["noisy_test"]["gain_db"] - base["noisy_test"]["gain_db"]
-    assert abs(gain_delta) > 0.05  # a real change, beyond the noise level
-    assert rows["denoise.gain_db"].strip("* ") == ("better" if gain_delta > 0 else "worse")
+    assert abs(gain_delta) > 0.05  # a real change, beyond run-to-run noise
+    assert rows["denoise.gain_db"] == f"**{'better' if gain_delta > 0 else 'worse'}**, at a new noise factor"
+    bce_delta = head["test"]["bce_nats"] - base["test"]["bce_nats"]
+    expected = "same (within noise)" if abs(bce_delta) <= 0.001 else f"**{'better' if bce_delta < 0 else 'worse'}**"
+    assert rows["denoise.bce"] == expected  # clean test digits: no noise-factor mark
     assert rows["dense.bce"] == "same"  # the dense model was not retrained
+    assert "`noise.factor` changed from 0.5 to 0.3" in report
 
 
 def test_review_shows_changed_figures_from_both_sides(review):

@@ -22,14 +22,23 @@ from conftest import ROOT
     ("dense.psnr_db", 21.0, 20.0, "worse"),
     ("vae.neg_elbo", 153.0, 150.0, "better"),
     ("classifier.test_acc", 0.980, 0.970, "worse"),
-    ("dense.psnr_db", 20.0, 20.03, "same (noise-level)"),
-    ("dense.bce", 0.0920, 0.0921, "same (noise-level)"),
+    ("dense.psnr_db", 20.0, 20.03, "same (within noise)"),
+    ("dense.bce", 0.0920, 0.0921, "same (within noise)"),
     ("dense.bce", 0.0920, 0.0920, "same"),
     ("dense.bce", None, 0.0920, "new"),
     ("dense.bce", 0.0920, None, "removed"),
 ])
 def test_verdict_knows_each_metrics_direction_and_noise_level(name, base, head, verdict):
     assert MetricChange(name, base, head).verdict == verdict
+
+
+def test_a_new_noise_factor_marks_metrics_of_noisy_input():
+    changes = compare({"denoise": {"bce": 0.076, "gain_db": 10.3}}, {"denoise": {"bce": 0.065, "gain_db": 4.6}},
+                      noise_changed=True)
+    table = metrics_table(changes)
+    assert "| `denoise.gain_db` | 10.3 | 4.6 | -5.7 | -55.34% | **worse**, at a new noise factor |" in table
+    assert "| `denoise.bce` | 0.076 | 0.065 | -0.011 | -14.47% | **better** |" in table
+    assert tally(changes) == "1 better, 1 worse; 1 of them measured at a new noise factor"
 
 
 def test_percent_change_is_relative_to_the_base():
