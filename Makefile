@@ -54,7 +54,7 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
-	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data'
+	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data|src|stages'
 
 sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
 	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))

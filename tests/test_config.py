@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from mnist_ae import ConfigError
-from mnist_ae.config import parse_params
+from mnist_ae.config import load_params, parse_params
 from mnist_ae.models import MODELS
 
 from conftest import ROOT
@@ -93,3 +93,15 @@ def test_stage_with_bad_param_fails_before_touching_outputs(tmp_path, params_dic
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: noise.factor must be >= 0, got -1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_dvc_overrides_drop_and_add_back_a_model(tmp_path):
+    """The README's `-S '~train.models.sparse'` and `-S '+train.models.sparse={...}'`, as DVC applies them."""
+    from dvc.utils.hydra import apply_overrides
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(str(params_file), ["~train.models.sparse"])
+    assert "sparse" not in load_params(params_file).train.models
+    apply_overrides(str(params_file), ["+train.models.sparse={input: clean, code_size: 32, l1: 1e-4}"])
+    assert load_params(params_file).train.models["sparse"] == load_params(ROOT / "params.yaml").train.models["sparse"]

@@ -32,7 +32,7 @@ EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 # What a new noise factor reruns: no model but the denoiser is retrained.
 NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
 # The exp show invocation the README documents: changed params and key metrics only.
-EXP_TABLE = ["exp", "show", "--only-changed", "--drop", "Created|metrics|models|plots|data", "--md"]
+EXP_TABLE = ["exp", "show", "--only-changed", "--drop", "Created|metrics|models|plots|data|src|stages", "--md"]
 
 
 def ran_stages(output: str) -> set[str]:
@@ -191,7 +191,7 @@ def test_queued_sweep_shows_as_a_readable_table(sweep):
     table = dvc(workdir, *EXP_TABLE, env=env, capture=True).stdout
     header = table.splitlines()[0]
     assert "noise.factor" in header and "denoise.gain_db" in header
-    assert "metrics/" not in header and "Created" not in header
+    assert "metrics/" not in header and "Created" not in header and "src/" not in header
     rows = [line for line in table.splitlines() if "[" in line]  # the named experiments
     assert len(rows) >= 3, table
 
@@ -209,7 +209,7 @@ def test_sweep_plot_draws_every_finished_value(sweep):
 def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     workdir, env = sweep
     shown = dvc(workdir, "exp", "show", "--csv", "--sort-by", "denoise.gain_db", "--sort-order", "desc",
-                "--drop", "Created|metrics|models|plots|data", env=env, capture=True).stdout
+                "--drop", "Created|metrics|models|plots|data|src|stages", env=env, capture=True).stdout
     rows = [line.split(",") for line in shown.splitlines()[1:]]
     best = next(row[0] for row in rows if row[0] and row[0] not in ("workspace", "master", "main"))
     dvc(workdir, "exp", "branch", best, "best-noise", env=env, capture=True)
