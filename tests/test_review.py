@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mnist_ae import StudyError
-from mnist_ae.review import MetricChange, compare, metrics_table, summary_at, tally
+from mnist_ae.review import MetricChange, Revisions, compare, metrics_table, summary_at, tally
 from mnist_ae.sweep import sweep_figure, sweep_table
 
 from conftest import ROOT
@@ -104,3 +104,8 @@ def test_sweep_keeps_finished_runs_that_vary_the_param_alone():
 def test_sweep_without_experiments_says_how_to_make_them():
     with pytest.raises(StudyError, match=r"no finished experiment varies train.epochs alone"):
         sweep_table(exp_show(), "train.epochs", "denoise")
+
+
+def test_an_unknown_base_revision_is_one_clear_error():
+    with pytest.raises(StudyError, match=r"base revision 'no-such-branch' not found"):
+        Revisions(ROOT, "no-such-branch")

@@ -26,7 +26,7 @@ def test_workflow_runs_on_pull_requests():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     assert workflow[True] == "pull_request"  # YAML 1.1 reads the key `on` as True
     uses = [step["uses"].split("@")[0] for step in steps() if "uses" in step]
-    assert uses == ["actions/checkout", "actions/setup-python", "iterative/setup-cml"]
+    assert uses == ["actions/checkout", "actions/setup-python", "iterative/setup-cml", "actions/upload-artifact"]
 
 
 def test_every_run_step_is_a_tested_command():
@@ -46,8 +46,19 @@ def test_ci_runs_the_readme_test_command():
 @pytest.mark.parametrize("target, expansion", [
     (["tiny"], "python -m mnist_ae.sandbox --tiny"),
     (["report", "BASE=origin/main"], "python -m mnist_ae.review --base origin/main --out report.md"),
-    (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"], "python -m mnist_ae.sweep --param noise.factor --model denoise"),
+    (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
+     "python -m mnist_ae.sweep --param noise.factor --model denoise"),
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
     dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert expansion in dry_run
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
+    """The same two steps as the sweep fixture of test_pipeline.py, with threads split by JOBS."""
+    dry_run = subprocess.run(["make", "-n", "sweep", "SET=noise.factor=0.2,0.8", "JOBS=2"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    assert "dvc exp run --queue -S 'noise.factor=0.2,0.8'" in dry_run
+    assert "MNIST_AE_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) PYTHONPATH=src" in dry_run
+    assert "dvc queue start -j 2" in dry_run

@@ -139,7 +139,6 @@ class Revisions:
             self.base_sha = self.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").strip()
         except subprocess.CalledProcessError:
             raise StudyError(f"base revision '{base}' not found in the git repository at {root}") from None
-        self.base = base
 
     def git(self, *args: str, binary: bool = False):
         result = subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True,
@@ -219,7 +218,8 @@ def dvc_output(root: Path, *args: str) -> str:
     dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or "dvc"
     result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
-        raise StudyError(f"dvc {' '.join(args)} failed: {result.stderr.strip().splitlines()[-1:]}")
+        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise StudyError(f"dvc {' '.join(args)} failed: {last_line}")
     return result.stdout.strip()
 
 
