@@ -22,7 +22,7 @@ COLUMNS = ["model", "test BCE", "PSNR dB", "SSIM", "denoising gain dB", "logreg 
            "params", "compression", "published anchor"]
 
 # The few numbers per model that an experiment table or a pull-request review shows first:
-# (section of metrics/<model>.json, key there, name in metrics/summary.json).
+# (section of metrics/<model>.json, key there, name in reports/summary.json).
 KEY_METRICS = (
     ("test", "bce_nats", "bce"),
     ("test", "psnr_db", "psnr_db"),
@@ -83,7 +83,7 @@ def extras_table(metrics: dict[str, dict], classifier: dict) -> str:
 
 
 def key_metrics(metrics: dict[str, dict], classifier: dict) -> dict[str, dict[str, float]]:
-    """metrics/summary.json: ``{model: {bce, psnr_db, gain_db, logreg_acc[, neg_elbo]}}``.
+    """reports/summary.json: ``{model: {bce, psnr_db, gain_db, logreg_acc[, neg_elbo]}, classifier: {test_acc}}``.
 
     Short, flat names keep ``dvc exp show`` and ``dvc metrics diff`` readable; every value is
     copied from the full per-model files.
