@@ -133,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     elif (source / RAW_NPZ).is_file():  # reuse this checkout's download, still checksum-verified
         extra["MNIST_NPZ"] = str((source / RAW_NPZ).resolve())
     env = sandbox_env(dest, extra)
-    print(f"quick run in {dest}", flush=True)
+    label = "tiny" if args.tiny else "quick"
+    print(f"{label} run in {dest}", flush=True)
     dvc(dest, "repro", env=env)
     dvc(dest, "metrics", "show", env=env)
-    print(f"\nquick run finished: figures in {dest / 'plots' / 'figures'}, table in {dest / 'reports'}")
+    print(f"\n{label} run finished: figures in {dest / 'plots' / 'figures'}, table in {dest / 'reports'}")
     return 0
 
 
