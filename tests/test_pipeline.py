@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mnist_ae.models import MODELS
-from mnist_ae.sandbox import SAMPLE, dvc, sandbox_env
+from mnist_ae.sandbox import SAMPLE, apply_overrides, dvc, sandbox_env
 
 from conftest import ROOT
 
@@ -130,14 +129,7 @@ KNOBS = [
 def test_each_knob_invalidates_only_the_stages_that_read_it(repo, key, value, expected):
     """`dvc status` names the stages a changed param reruns first; later ones follow from their outputs."""
     workdir, env = repo
-    params_file = workdir / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    *parents, leaf = key.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    apply_overrides(workdir / "params.yaml", {key: value})
     try:
         changed = json.loads(dvc(workdir, "status", "--json", env=env, capture=True).stdout)
     finally:
