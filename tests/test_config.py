@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -74,8 +75,9 @@ def test_a_model_can_be_dropped_from_training_alone(params_dict):
     assert "vae" not in params.train.models and params.figures.manifold_model == "vae"
 
 
-def run_stage(args, cwd):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True)
+def run_stage(args, cwd, env=None):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_stage_with_unknown_model_fails_with_one_line(tmp_path):
@@ -84,6 +86,12 @@ def test_stage_with_unknown_model_fails_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "error: unknown model 'bogus'; known models: dense, sparse, deep, conv, denoise, vae")
     assert "Traceback" not in result.stderr
+
+
+def test_debug_flag_shows_the_traceback():
+    result = run_stage([str(ROOT / "stages" / "train.py"), "bogus"], cwd=ROOT, env={"MNIST_AE_DEBUG": "1"})
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "unknown model 'bogus'" in result.stderr
 
 
 def test_stage_with_bad_param_fails_before_touching_outputs(tmp_path, params_dict):

@@ -55,3 +55,37 @@ def test_failed_directory_write_keeps_the_old_directory(tmp_path):
             raise RuntimeError("crash")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
     assert [p.name for p in target.iterdir()] == ["old.png"]
+
+
+def write_split(path, **arrays):
+    np.savez(path, **arrays)
+
+
+GOOD_X = np.zeros((4, 28, 28), np.float32)
+GOOD_Y = np.arange(4, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": GOOD_X.astype(np.float64), "y": GOOD_Y}, r"x must be float32 digits of shape \(n, 28, 28\), got float64"),
+    ({"x": GOOD_X.reshape(4, 784), "y": GOOD_Y}, r"x must be float32 digits .* got float32 \(4, 784\)"),
+    ({"x": GOOD_X, "y": GOOD_Y[:3]}, r"y must hold 4 integer labels, got uint8 \(3,\)"),
+    ({"x": GOOD_X, "y": GOOD_Y.astype(np.float32)}, r"y must hold 4 integer labels, got float32"),
+    ({"x": GOOD_X * 255, "y": GOOD_Y}, None),  # all zeros: still in range
+    ({"x": GOOD_X + 255, "y": GOOD_Y}, r"x must be scaled to \[0, 1\], got values in \[255, 255\]"),
+    ({"x": GOOD_X}, r"missing array\(s\) \['y'\]"),
+])
+def test_a_wrongly_shaped_split_names_the_file(tmp_path, arrays, message):
+    write_split(tmp_path / "train.npz", **arrays)
+    if message is None:
+        assert load_split(tmp_path, "train").x.shape == (4, 28, 28)
+        return
+    with pytest.raises(DataError, match=r"train\.npz: " + message):
+        load_split(tmp_path, "train")
+
+
+def test_a_half_written_split_names_the_file(tmp_path):
+    save_split(tmp_path / "train.npz", Split(GOOD_X, GOOD_Y))
+    data = (tmp_path / "train.npz").read_bytes()
+    (tmp_path / "train.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"train\.npz: corrupt \.npz file"):
+        load_split(tmp_path, "train")

@@ -95,8 +95,17 @@ def save_split(path: Path, split: Split) -> None:
 
 
 def load_split(directory: Path | str, name: str) -> Split:
-    arrays = load_npz(Path(directory) / f"{name}.npz", ("x", "y"))
-    return Split(arrays["x"], arrays["y"])
+    """Load and check one split: a wrong dtype, shape or range names the file, not a later crash."""
+    path = Path(directory) / f"{name}.npz"
+    arrays = load_npz(path, ("x", "y"))
+    x, y = arrays["x"], arrays["y"]
+    if x.dtype != np.float32 or x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise DataError(f"{path}: x must be float32 digits of shape (n, 28, 28), got {x.dtype} {x.shape}")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x):
+        raise DataError(f"{path}: y must hold {len(x)} integer labels, got {y.dtype} {y.shape}")
+    if len(x) and (x.min() < 0.0 or x.max() > 1.0):
+        raise DataError(f"{path}: x must be scaled to [0, 1], got values in [{x.min():g}, {x.max():g}]")
+    return Split(x, y)
 
 
 def read_training_history(log_dir: Path | str) -> dict[str, dict[str, pd.DataFrame]]:

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from typing import Callable
 
 from mnist_ae import StudyError
 
+DEBUG_ENV = "MNIST_AE_DEBUG"  # set to 1 for the full traceback of a StudyError
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (dvc's own stop, a scheduler) unwinds like Ctrl-C, through every atomic write's cleanup."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's ``main(argv)``; a StudyError becomes ``error: ...`` on stderr and exit 1."""
+    """Run a stage's ``main(argv)``; a StudyError becomes ``error: ...`` on stderr and exit 1.
+
+    SIGINT and SIGTERM end the stage with exit 130 or 143 and one ``error:`` line; outputs are
+    written to temporary names and renamed only when complete, so none is left behind.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Keras' predict retraces once per new batch shape; TensorFlow's warning about it is noise here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         main(sys.argv[1:])
     except StudyError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as exc:
+        name = exc.args[0] if exc.args and exc.args[0] in signal.Signals.__members__ else "SIGINT"
+        print(f"error: interrupted by {name}; no output was written, rerun with dvc repro", file=sys.stderr)
+        sys.exit(128 + signal.Signals[name].value)
