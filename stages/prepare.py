@@ -2,6 +2,7 @@
 
 import logging
 
+from mnist_ae import ConfigError
 from mnist_ae.config import load_params
 from mnist_ae.data import KERAS_KEYS, check_keras_layout, scale, split_train_val
 from mnist_ae.io import Split, atomic_dir, load_npz, save_split
@@ -16,6 +17,10 @@ def main(argv: list[str]) -> None:
     cfg = params.prepare
     raw = load_npz(RAW_NPZ, KERAS_KEYS)
     check_keras_layout(raw, str(RAW_NPZ))
+    for key, wanted, part in (("train_subset", cfg.train_subset, "train"), ("test_subset", cfg.test_subset, "test")):
+        if wanted is not None and wanted > len(raw[f"x_{part}"]):
+            raise ConfigError(f"prepare.{key}: {wanted} is more than the {len(raw[f'x_{part}'])} {part} images "
+                              f"in {RAW_NPZ}")
     n_train = cfg.train_subset or len(raw["x_train"])
     n_test = cfg.test_subset or len(raw["x_test"])
     train, val = split_train_val(scale(raw["x_train"][:n_train]), raw["y_train"][:n_train],

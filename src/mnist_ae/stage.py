@@ -19,7 +19,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's ``main(argv)``; a StudyError becomes ``error: ...`` on stderr and exit 1.
+    """Run a stage's ``main(argv)``; a StudyError or OSError becomes ``error: ...`` on stderr, exit 1.
 
     SIGINT and SIGTERM end the stage with exit 130 or 143 and one ``error:`` line; outputs are
     written to temporary names and renamed only when complete, so none is left behind.
@@ -30,9 +30,11 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         main(sys.argv[1:])
-    except StudyError as exc:
+    except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
             raise
+        if isinstance(exc, OSError):  # e.g. an output path that cannot be written; a rename names its target
+            exc = f"{exc.filename2 or exc.filename or 'a file'}: {exc.strerror or exc}"
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
