@@ -9,10 +9,10 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from mnist_ae import dvc_cli
 from mnist_ae.models import MODELS
 from mnist_ae.sandbox import SAMPLE, apply_overrides, dvc, sandbox_env
 
@@ -170,7 +170,7 @@ def sweep(repo):
     workdir, env = repo
     dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.2,0.8", env=env, capture=True)
     # Not captured: the workers outlive `dvc queue start` and would hold its pipes open.
-    subprocess.run([str(Path(sys.executable).with_name("dvc")), "queue", "start", "-j", "2"], cwd=workdir,
+    subprocess.run([dvc_cli.executable(), "queue", "start", "-j", "2"], cwd=workdir,
                    env={**env, "PYTHONPATH": "src"}, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     status = wait_for_queue(workdir, env)

@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from mnist_ae import StudyError
-from mnist_ae.io import atomic_dir, atomic_path
+from mnist_ae import StudyError, dvc_cli
 from mnist_ae.config import PARAMS_FILE
+from mnist_ae.dvc_cli import dotted
+from mnist_ae.io import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, METRICS_DIR
 from mnist_ae.report import key_metrics
 
@@ -87,14 +86,10 @@ class MetricChange:
         return self.noise_changed and self.metric in NOISY_INPUT_METRICS and self.delta is not None
 
 
-def flatten(summary: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {f"{model}.{metric}": value for model, row in summary.items() for metric, value in row.items()}
-
-
 def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]],
             noise_changed: bool = False) -> list[MetricChange]:
     """One change per key metric on either side, in head's order, then metrics only base has."""
-    flat_base, flat_head = flatten(base), flatten(head)
+    flat_base, flat_head = dotted(base), dotted(head)
     names = [*flat_head, *(name for name in flat_base if name not in flat_head)]
     return [MetricChange(name, flat_base.get(name), flat_head.get(name), noise_changed) for name in names]
 
@@ -173,13 +168,13 @@ def noise_factor(params: dict):
     return params.get(section, {}).get(key)
 
 
-def summary_at(read) -> dict[str, dict[str, float]]:
+def summary_at(read, params: dict | None = None) -> dict[str, dict[str, float]]:
     """Key metrics of one side, from its params.yaml's models and their metrics/*.json.
 
     Computed rather than read from reports/summary.json, so a base older than that file works;
     a model dropped from train.models is left out even if its old metrics file is still there.
     """
-    params = params_at(read)
+    params = params_at(read) if params is None else params
     names = [*params.get("train", {}).get("models", {}), *REFERENCE_MODELS]
     metrics = {}
     for name in names:
@@ -214,13 +209,9 @@ def changed_figures(revs: Revisions, assets: Path, link_prefix: str) -> str:
                       "| figure | base | head |", "|---|---|---|", *rows]) + "\n"
 
 
-def dvc_output(root: Path, *args: str) -> str:
-    dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or "dvc"
-    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise StudyError(f"dvc {' '.join(args)} failed: {last_line}")
-    return result.stdout.strip()
+def table_or(markdown: str, fallback: str) -> str:
+    """dvc's --md diffs print a bare header when nothing changed."""
+    return markdown if len(markdown.splitlines()) > 2 else fallback
 
 
 def write_review(root: Path, base: str, out: Path) -> Path:
@@ -228,15 +219,17 @@ def write_review(root: Path, base: str, out: Path) -> Path:
     revs = Revisions(root, base)
     head_sha = revs.git("rev-parse", "--short", "HEAD").strip()
     dirty = bool(revs.git("status", "--porcelain", "--untracked-files=no").strip())
-    base_noise, head_noise = noise_factor(params_at(revs.base_file)), noise_factor(params_at(revs.head_file))
-    changes = compare(summary_at(revs.base_file), summary_at(revs.head_file), base_noise != head_noise)
+    base_params, head_params = params_at(revs.base_file), params_at(revs.head_file)
+    base_noise, head_noise = noise_factor(base_params), noise_factor(head_params)
+    changes = compare(summary_at(revs.base_file, base_params), summary_at(revs.head_file, head_params),
+                      base_noise != head_noise)
 
-    params = dvc_output(root, "params", "diff", revs.base_sha, "--md") or "No param changed."
-    full_metrics = dvc_output(root, "metrics", "diff", revs.base_sha, "--md") or "No metric changed."
+    params = table_or(dvc_cli.output(root, "params", "diff", revs.base_sha, "--md"), "No param changed.")
+    full_metrics = table_or(dvc_cli.output(root, "metrics", "diff", revs.base_sha, "--md"), "No metric changed.")
     assets_name = f"{out.stem}_files"
     with atomic_dir(out.parent / assets_name) as assets:
         figures_section = changed_figures(revs, assets, assets_name)
-        dvc_output(root, "plots", "diff", revs.base_sha, "-o", str(assets / "plots"))
+        dvc_cli.output(root, "plots", "diff", revs.base_sha, "-o", str(assets / "plots"))
 
     head_label = f"`{head_sha}`" + (" plus uncommitted changes" if dirty else "")
     base_label = f"`{base}`" + ("" if revs.base_sha.startswith(base) else f" (`{revs.base_sha[:7]}`)")

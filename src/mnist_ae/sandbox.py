@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from mnist_ae import dvc_cli
 from mnist_ae.paths import RAW_NPZ
 
 # Small settings that still run every stage and every model.
@@ -94,8 +95,7 @@ def sandbox_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str,
 
 def dvc(workdir: Path, *args: str, env: dict[str, str] | None = None, capture: bool = False):
     """Run this environment's dvc in ``workdir``; ``env`` should come from sandbox_env."""
-    executable = Path(sys.executable).with_name("dvc")
-    return subprocess.run([str(executable), *args], cwd=workdir, env=env, check=True, text=True,
+    return subprocess.run([dvc_cli.executable(), *args], cwd=workdir, env=env, check=True, text=True,
                           capture_output=capture)
 
 

@@ -33,9 +33,10 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
             raise
+        message = str(exc)
         if isinstance(exc, OSError):  # e.g. an output path that cannot be written; a rename names its target
-            exc = f"{exc.filename2 or exc.filename or 'a file'}: {exc.strerror or exc}"
-        print(f"error: {exc}", file=sys.stderr)
+            message = f"{exc.filename2 or exc.filename or 'a file'}: {exc.strerror or exc}"
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         name = exc.args[0] if exc.args and exc.args[0] in signal.Signals.__members__ else "SIGINT"

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
-from mnist_ae import StudyError
+from mnist_ae import StudyError, dvc_cli
+from mnist_ae.dvc_cli import dotted
 from mnist_ae.io import atomic_path
 
 log = logging.getLogger("sweep")
@@ -34,21 +32,10 @@ SWEEP_METRICS = (
 )
 
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def _revisions(exp_show: list[dict]) -> Iterator[tuple[dict, list[dict]]]:
     """(baseline entry, its finished experiment entries) for every baseline commit shown."""
     for baseline in exp_show:
-        if baseline.get("name") is None and baseline.get("rev") == "workspace":
+        if baseline.get("rev") == "workspace":
             continue  # the workspace repeats its commit, or holds unsaved results
         experiments = [rev for exp in baseline.get("experiments") or [] if _finished(exp)
                        for rev in exp.get("revs", [])]
@@ -64,7 +51,7 @@ def _finished(experiment: dict) -> bool:
 def _params(entry: dict) -> dict[str, Any] | None:
     data = entry.get("data") or {}
     params = (data.get("params") or {}).get("params.yaml", {}).get("data")
-    return flatten(params) if params else None
+    return dotted(params) if params else None
 
 
 def _metric(entry: dict, model: str, dotted: str) -> float | None:
@@ -141,13 +128,8 @@ def read_exp_show(source: Path | None, all_commits: bool, rev: str | None) -> li
             return json.loads(source.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise StudyError(f"{source}: not readable dvc exp show --json output ({exc})") from None
-    dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or "dvc"
-    args = [dvc, "exp", "show", "--json", *(["--all-commits"] if all_commits else []), *(["--rev", rev] if rev else [])]
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StudyError(f"dvc exp show failed: {result.stderr.strip()}")
-    return json.loads(result.stdout)
-
+    args = ["exp", "show", "--json", *(["--all-commits"] if all_commits else []), *(["--rev", rev] if rev else [])]
+    return json.loads(dvc_cli.output(Path.cwd(), *args))
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
