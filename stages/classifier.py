@@ -2,12 +2,10 @@
 
 import logging
 
-from mnist_ae.classifier import accuracy, train_classifier
-from mnist_ae.config import load_params
+from mnist_ae.config import check_batch_fits, load_params
 from mnist_ae.io import atomic_path, load_split, write_json
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file
 from mnist_ae.stage import run_stage
-from mnist_ae.training import seed_everything
 
 log = logging.getLogger("classifier")
 
@@ -15,6 +13,12 @@ log = logging.getLogger("classifier")
 def main(argv: list[str]) -> None:
     params = load_params()
     train, val, test = (load_split(data_dir("clean"), split) for split in ("train", "val", "test"))
+    check_batch_fits("classifier.batch_size", params.classifier.batch_size, len(train.x), data_dir("clean") / "train.npz")
+
+    # TensorFlow starts only here, once the params and data have passed their checks.
+    from mnist_ae.classifier import accuracy, train_classifier
+    from mnist_ae.training import seed_everything
+
     seed_everything(params.base.seed)
     model = train_classifier(train, val, params.classifier)
     test_acc = accuracy(model, test)

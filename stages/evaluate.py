@@ -3,10 +3,8 @@
 import argparse
 import logging
 
-from mnist_ae.config import load_params
-from mnist_ae.evaluation import evaluate_model, keras_codec, robustness_curve
+from mnist_ae.config import check_model_name, load_params
 from mnist_ae.io import atomic_path, load_split, write_json
-from mnist_ae.models import get_spec, load
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file, model_file, robustness_file
 from mnist_ae.stage import run_stage
 
@@ -17,11 +15,16 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model", help="a name from the model registry, e.g. dense")
     name = parser.parse_args(argv).model
-    get_spec(name)
+    check_model_name(name)
     params = load_params()
-    model, classifier = load(model_file(name)), load(CLASSIFIER)
     train, test = load_split(data_dir("clean"), "train"), load_split(data_dir("clean"), "test")
     noisy_test = load_split(data_dir("noisy"), "test").x
+
+    # TensorFlow starts only here, once the params and data have passed their checks.
+    from mnist_ae.evaluation import evaluate_model, keras_codec, robustness_curve
+    from mnist_ae.models import load
+
+    model, classifier = load(model_file(name)), load(CLASSIFIER)
 
     metrics = evaluate_model(name, model, classifier, train, test, noisy_test, params.evaluate, params.base.seed)
     curve = robustness_curve(keras_codec(model).reconstruct, test.x, params.evaluate.robustness_factors,

@@ -9,20 +9,18 @@ import pandas as pd
 from mnist_ae import figures
 from mnist_ae.config import REFERENCE_ROWS, load_params
 from mnist_ae.data import rng_for
-from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
 from mnist_ae.io import atomic_dir, load_split, read_json, read_training_history
-from mnist_ae.models import code_shape, code_size, get_spec, load
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
 from mnist_ae.stage import run_stage
 
 log = logging.getLogger("figures")
 
 
-def drop_unsuitable_codes(cfg, models):
+def drop_unsuitable_codes(cfg, code_sizes: dict[str, int]):
     """The manifold decodes a 2-D grid and the scatter needs 2-D or wider codes; skip other models."""
     def fits(key, name, ok):
-        if not ok(code_size(models[name])):
-            log.info("figures.%s: skipping %s, its code has %d values", key, name, code_size(models[name]))
+        if not ok(code_sizes[name]):
+            log.info("figures.%s: skipping %s, its code has %d values", key, name, code_sizes[name])
             return False
         return True
 
@@ -54,8 +52,13 @@ def main(argv: list[str]) -> None:
     cfg = trained_only(params.figures, names)
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
+
+    # TensorFlow starts only here, once the params have passed their checks.
+    from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
+    from mnist_ae.models import code_shape, code_size, get_spec, load
+
     models = {name: load(model_file(name)) for name in names}
-    cfg = drop_unsuitable_codes(cfg, models)
+    cfg = drop_unsuitable_codes(cfg, {name: code_size(model) for name, model in models.items()})
     codecs = {name: keras_codec(model) for name, model in models.items()}
     metrics = {name: read_json(metrics_file(name)) for name in [*names, "pca", "mean_image"]}
     drawn = {}

@@ -1,46 +1,47 @@
-"""Stage train@<model>: fit one registered autoencoder and log its curves with dvclive."""
+"""Stage train@<model>: fit one registered autoencoder and log its curves with dvclive.
+
+A killed run resumes from its last completed epoch when rerun with the same params and data:
+checkpoints live in .resume/, outside DVC's outputs, and are deleted once the model is saved.
+"""
 
 import argparse
-import logging
-
-from dvclive import Live
-from dvclive.keras import DVCLiveCallback
+import dataclasses
+from pathlib import Path
 
 from mnist_ae import ConfigError
-from mnist_ae.config import load_params
+from mnist_ae.config import check_batch_fits, check_model_name, load_params
 from mnist_ae.io import atomic_dir, atomic_path, load_split
-from mnist_ae.models import build, get_spec
-from mnist_ae.paths import data_dir, model_file, train_log_dir
+from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
 from mnist_ae.stage import run_stage
-from mnist_ae.training import fit_autoencoder, seed_everything
-
-log = logging.getLogger("train")
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model", help="a name from the model registry, e.g. dense")
     name = parser.parse_args(argv).model
-    get_spec(name)  # an unknown name fails here, listing the known ones
+    check_model_name(name)
     params = load_params()
     if name not in params.train.models:
         raise ConfigError(f"train.models.{name}: missing params block")
     model_params = params.train.models[name]
+    sources = {"inputs": (model_params.input, "train"), "targets": ("clean", "train"),
+               "val_inputs": (model_params.input, "val"), "val_targets": ("clean", "val")}
+    files = {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()}
+    splits = {key: load_split(data_dir(kind), split).x for key, (kind, split) in sources.items()}
+    check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
-    inputs = {split: load_split(data_dir(model_params.input), split).x for split in ("train", "val")}
-    targets = {split: load_split(data_dir("clean"), split).x for split in ("train", "val")}
-    seed_everything(params.base.seed)
-    model = build(name, model_params, params.base.seed)
-    model.summary(print_fn=log.info)
-    log.info("training %s on %s digits: %d train, %d validation", name, model_params.input,
-             len(inputs["train"]), len(inputs["val"]))
+    # TensorFlow starts only here, once every param and input has passed its checks.
+    from mnist_ae.training import TRAINING_SOURCES, Checkpoints, fingerprint, train_autoencoder
 
+    settings = {"seed": params.base.seed, "model": dataclasses.asdict(model_params),
+                "train": {k: v for k, v in dataclasses.asdict(params.train).items() if k != "models"}}
+    run = fingerprint(settings, [*files.values(), Path(__file__), *TRAINING_SOURCES])
+    checkpoints = Checkpoints(resume_dir(name) / run)
     with atomic_dir(train_log_dir(name)) as log_dir:
-        with Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None) as live:
-            fit_autoencoder(model, inputs["train"], targets["train"], inputs["val"], targets["val"],
-                            params.train, callbacks=[DVCLiveCallback(live=live)])
+        model = train_autoencoder(name, model_params, params.train, params.base.seed, splits, log_dir, checkpoints)
         with atomic_path(model_file(name)) as tmp:
             model.save(tmp)
+    checkpoints.clear()
 
 
 if __name__ == "__main__":

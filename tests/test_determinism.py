@@ -63,13 +63,7 @@ def test_weights_and_metrics_repeat_bit_for_bit(two_runs):
 
 
 def test_training_logs_repeat_bit_for_bit(two_runs):
-    name, (first, second) = two_runs
+    _, (first, second) = two_runs
     differ = [str(tsv.relative_to(first / "log")) for tsv in sorted((first / "log").rglob("*.tsv"))
               if tsv.read_bytes() != (second / "log" / tsv.relative_to(first / "log")).read_bytes()]
-    if name == "vae":
-        # Known: the VAE's logged total loss (train and validation) varies in the 7th digit between
-        # runs, while its weights, its other curves (bce, reconstruction, KL) and every metric
-        # repeat exactly. Left for issue 5.
-        assert set(differ) <= {"plots/metrics/train/loss.tsv", "plots/metrics/eval/loss.tsv"}
-    else:
-        assert differ == []
+    assert differ == []

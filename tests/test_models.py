@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_ae.config import parse_params
+from mnist_ae.config import MODEL_PARAMS, parse_params
 from mnist_ae.models import MODELS, build, code_shape, decoder_of, encoder_of, input_shape, load
 from mnist_ae.models.vae import kl_divergence
 from mnist_ae.training import as_model_input, make_optimizer
@@ -22,7 +22,7 @@ def model_params(raw_params):
 
 
 def test_every_registered_model_has_a_params_block_and_an_expectation(model_params):
-    assert set(MODELS) == set(model_params) == set(EXPECTED_PARAMS)
+    assert set(MODELS) == set(MODEL_PARAMS) == set(model_params) == set(EXPECTED_PARAMS)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -39,3 +39,7 @@ class ConfigError(StudyError):
 
 class DataError(StudyError):
     """An input file is missing, corrupt or fails its checksum."""
+
+
+class TrainingDiverged(StudyError):
+    """The training loss became NaN or infinite; no model is saved."""

@@ -2,7 +2,8 @@
 
 Every key is required and every unknown key is an error, so a typo never silently falls back
 to a default. Each failure is one :class:`ConfigError` whose message names the dotted key.
-The model blocks under ``train.models`` are typed by the registry in :mod:`mnist_ae.models`.
+Nothing here imports TensorFlow, so a bad param fails in a fraction of a second; the model
+blocks under ``train.models`` are typed here too, one dataclass per registered model.
 """
 
 from __future__ import annotations
@@ -68,10 +69,64 @@ OPTIMIZERS = ("adam", "adadelta")
 @dataclass(frozen=True)
 class TrainParams:
     epochs: int = positive()
-    batch_size: int = positive()
+    batch_size: int = positive()  # must not exceed the training set
     optimizer: str = field(metadata=check(lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"))
     learning_rate: float | None = field(metadata=check(lambda v: v is None or v > 0, "null or > 0"))
-    models: dict[str, Any]  # model name -> its block, typed by the registry's params class
+    deterministic: bool  # TensorFlow's op determinism: bit-identical reruns, slower for some models
+    models: dict[str, Any]  # model name -> its block, typed by MODEL_PARAMS
+
+
+# The model blocks: each registered model (mnist_ae.models.MODELS) has one params class here.
+MODEL_INPUTS = ("clean", "noisy")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    # Which prepared digits the model is fed in training (data/<input>); targets are always clean.
+    input: str = field(metadata=check(lambda v: v in MODEL_INPUTS, f"one of {MODEL_INPUTS}"))
+
+
+@dataclass(frozen=True)
+class DenseParams(ModelParams):
+    code_size: int = positive()
+
+
+@dataclass(frozen=True)
+class SparseParams(DenseParams):
+    l1: float = field(metadata=check(lambda v: v >= 0, ">= 0"))  # activity penalty on the code
+
+
+@dataclass(frozen=True)
+class DeepParams(ModelParams):
+    # Encoder widths; the last one is the code and the decoder mirrors the rest.
+    layers: list[int] = field(metadata=check(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of ints >= 1"))
+
+
+@dataclass(frozen=True)
+class ConvParams(ModelParams):
+    # Encoder Conv2D widths, each followed by 2x2 pooling: 28 -> 14 -> 7 -> 4.
+    filters: list[int] = field(metadata=check(lambda v: len(v) == 3 and min(v) >= 1, "three ints >= 1"))
+
+
+@dataclass(frozen=True)
+class DenoiseParams(ModelParams):
+    filters: int = positive()  # every Conv2D but the output; 28 -> 14 -> 7 and back
+
+
+@dataclass(frozen=True)
+class VAEParams(ModelParams):
+    hidden: int = positive()  # width of the single hidden layer on each side
+    latent_dim: int = positive()
+
+
+MODEL_PARAMS: dict[str, type[ModelParams]] = {
+    "dense": DenseParams,
+    "sparse": SparseParams,
+    "deep": DeepParams,
+    "conv": ConvParams,
+    "denoise": DenoiseParams,
+    "vae": VAEParams,
+}
 
 
 @dataclass(frozen=True)
@@ -170,10 +225,20 @@ def coerce(annotation: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key} must be {annotation.__name__}, got {value!r}")
 
 
+def check_model_name(name: str) -> None:
+    """A model name given on a stage's command line must be registered."""
+    if name not in MODEL_PARAMS:
+        raise ConfigError(f"unknown model '{name}'; known models: {', '.join(MODEL_PARAMS)}")
+
+
+def parse_model_params(name: str, block: Any) -> ModelParams:
+    if name not in MODEL_PARAMS:
+        raise ConfigError(f"train.models.{name}: unknown model; known models: {', '.join(MODEL_PARAMS)}")
+    return parse_dataclass(MODEL_PARAMS[name], block, f"train.models.{name}")
+
+
 def parse_params(raw: Any) -> Params:
     """Validate a whole params mapping (as read from params.yaml)."""
-    from mnist_ae.models import parse_model_params  # the registry owns the model blocks
-
     params = parse_dataclass(Params, raw, "")
     models = params.train.models
     if not isinstance(models, dict) or not models:
@@ -194,8 +259,6 @@ def _check_figure_models(params: Params) -> None:
     A registered model left out of ``train.models`` is skipped by the figures stage, so one
     experiment can drop a model with ``-S '~train.models.<name>'`` and nothing else.
     """
-    from mnist_ae.models import MODELS
-
     figures = params.figures
     lists = {
         "code_images": figures.code_images,
@@ -206,10 +269,16 @@ def _check_figure_models(params: Params) -> None:
         "robustness": figures.robustness,
     }
     for key, names in lists.items():
-        allowed = [*MODELS, *REFERENCE_ROWS] if key == "robustness" else list(MODELS)
+        allowed = [*MODEL_PARAMS, *REFERENCE_ROWS] if key == "robustness" else list(MODEL_PARAMS)
         for name in names:
             if name not in allowed:
                 raise ConfigError(f"figures.{key}: '{name}' is not one of {allowed}")
+
+
+def check_batch_fits(key: str, batch_size: int, n_examples: int, source: Path | str) -> None:
+    """A batch larger than the data it batches is a mistake, not a smaller batch."""
+    if batch_size > n_examples:
+        raise ConfigError(f"{key} ({batch_size}) is larger than the {n_examples} examples in {source}")
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:

@@ -12,6 +12,7 @@ ROBUSTNESS_DIR = Path("plots/robustness")
 FIGURES_DIR = Path("plots/figures")
 RESULTS_TABLE = Path("reports/results.md")  # spliced into README.md by make readme
 SUMMARY = Path("reports/summary.json")  # key metrics only, for dvc exp show and pull-request review
+RESUME_DIR = Path(".resume")  # training checkpoints of unfinished runs; git-ignored, not a DVC output
 
 
 def data_dir(variant: str) -> Path:
@@ -33,3 +34,7 @@ def train_log_dir(name: str) -> Path:
 
 def robustness_file(name: str) -> Path:
     return ROBUSTNESS_DIR / f"{name}.csv"
+
+
+def resume_dir(name: str) -> Path:
+    return RESUME_DIR / name

@@ -1,22 +1,11 @@
-"""What every model family shares: the params every block has, and how an autoencoder is assembled."""
+"""What every model family shares: the image shapes, and how an autoencoder is assembled."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import keras
-
-from mnist_ae.config import check
 
 PIXELS = 28 * 28
 IMAGE_SHAPE = (28, 28, 1)
-INPUTS = ("clean", "noisy")
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    # Which prepared digits the model is fed in training (data/<input>); targets are always clean.
-    input: str = field(metadata=check(lambda v: v in INPUTS, f"one of {INPUTS}"))
 
 
 def assemble(encoder: keras.Model, decoder: keras.Model, name: str) -> keras.Model:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import keras
 from keras import layers
 
-from mnist_ae.config import check, positive
-from mnist_ae.models.base import IMAGE_SHAPE, ModelParams, assemble
-
-
-@dataclass(frozen=True)
-class ConvParams(ModelParams):
-    # Encoder Conv2D widths, each followed by 2x2 pooling: 28 -> 14 -> 7 -> 4.
-    filters: list[int] = field(metadata=check(lambda v: len(v) == 3 and min(v) >= 1, "three ints >= 1"))
-
-
-@dataclass(frozen=True)
-class DenoiseParams(ModelParams):
-    filters: int = positive()  # every Conv2D but the output; 28 -> 14 -> 7 and back
+from mnist_ae.config import ConvParams, DenoiseParams
+from mnist_ae.models.base import IMAGE_SHAPE, assemble
 
 
 def conv3x3(filters: int, name: str, padding: str = "same", activation: str = "relu") -> layers.Conv2D:

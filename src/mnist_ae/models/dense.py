@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import keras
 from keras import layers
 
-from mnist_ae.config import check, positive
-from mnist_ae.models.base import PIXELS, ModelParams, assemble
-
-
-@dataclass(frozen=True)
-class DenseParams(ModelParams):
-    code_size: int = positive()
-
-
-@dataclass(frozen=True)
-class SparseParams(DenseParams):
-    l1: float = field(metadata=check(lambda v: v >= 0, ">= 0"))  # activity penalty on the code
-
-
-@dataclass(frozen=True)
-class DeepParams(ModelParams):
-    # Encoder widths; the last one is the code and the decoder mirrors the rest.
-    layers: list[int] = field(metadata=check(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of ints >= 1"))
+from mnist_ae.config import DeepParams, DenseParams, SparseParams
+from mnist_ae.models.base import PIXELS, assemble
 
 
 def dense_encoder(widths: list[int], code_regularizer=None) -> keras.Model:
