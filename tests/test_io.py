@@ -45,6 +45,16 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("atomic", [atomic_path, atomic_dir])
+def test_failed_write_removes_the_folders_it_made(tmp_path, atomic):
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "kept.csv").write_text("another stage's output")
+    with pytest.raises(RuntimeError):
+        with atomic(tmp_path / "plots" / "train" / "dense" / "log"):
+            raise RuntimeError("crash")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["plots", "plots/kept.csv"]
+
+
 def test_failed_directory_write_keeps_the_old_directory(tmp_path):
     target = tmp_path / "figures"
     target.mkdir()

@@ -23,28 +23,49 @@ from mnist_ae import DataError
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` (same suffix); it replaces ``path`` only on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = make_parents(path.parent)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        if not path.exists():
+            remove_if_empty(created)
 
 
 @contextmanager
 def atomic_dir(path: Path | str) -> Iterator[Path]:
     """Yield an empty temporary directory that replaces directory ``path`` only on success."""
     path = Path(path)
+    created = make_parents(path.parent)
     tmp = path.with_name(f".{path.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
         yield tmp
         shutil.rmtree(path, ignore_errors=True)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not path.exists():
+            remove_if_empty(created)
+
+
+def make_parents(directory: Path) -> list[Path]:
+    """``mkdir -p directory``; returns the directories it created, outermost first."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()][::-1]
+    directory.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_if_empty(directories: list[Path]) -> None:
+    """Undo :func:`make_parents` after a failure, so a failed stage leaves not even an empty folder."""
+    for directory in reversed(directories):
+        try:
+            directory.rmdir()
+        except OSError:  # not empty: something else lives there
+            return
 
 
 def write_json(path: Path | str, data: dict) -> None:
