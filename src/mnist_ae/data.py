@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from mnist_ae import DataError
 from mnist_ae.io import Split
@@ -50,6 +49,8 @@ def scale(images: np.ndarray) -> np.ndarray:
 
 def split_train_val(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple[Split, Split]:
     """The notebook's seeded shuffle split of the training images (30% validation there)."""
+    from sklearn.model_selection import train_test_split  # imported here: it costs stages that never split 0.5 s
+
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_fraction, random_state=seed)
     return Split(x_train, y_train), Split(x_val, y_val)
 

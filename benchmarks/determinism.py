@@ -1,0 +1,101 @@
+"""What TensorFlow's op determinism costs each model: seconds per training epoch with and without it.
+
+Each (model, mode) is timed in a fresh process, because op determinism cannot be switched off once
+on, and the two modes alternate (A B A B) so that drifting machine load hits both alike. Each
+process runs the project's own training path (build, compile_autoencoder, fit_autoencoder) on the
+prepared training digits for one warm-up epoch plus ``--epochs`` timed ones; validation is cut to
+one batch so it does not dilute the comparison.
+
+    python benchmarks/determinism.py [--epochs 2] [--repeats 2] [--models dense conv]
+
+Needs the prepared data (dvc repro prepare noise). Prints a table; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+MODES = {"deterministic": True, "default": False}
+
+
+def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
+    """Seconds per training epoch, warm-up excluded (runs inside the child process)."""
+    import keras
+
+    from mnist_ae.config import load_params
+    from mnist_ae.io import load_split
+    from mnist_ae.models import build
+    from mnist_ae.paths import data_dir
+    from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
+
+    params = load_params()
+    model_params = params.train.models[name]
+    train = dataclasses.replace(params.train, epochs=epochs + 1, deterministic=deterministic)
+    inputs = load_split(data_dir(model_params.input), "train").x
+    targets = load_split(data_dir("clean"), "train").x
+    val = load_split(data_dir("clean"), "val").x[: train.batch_size]
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.start = [], 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    seed_everything(params.base.seed, deterministic)
+    model = build(name, model_params, params.base.seed)
+    compile_autoencoder(model, train)
+    timer = EpochTimer()
+    fit_autoencoder(model, inputs, targets, val, val, train, params.base.seed, callbacks=[timer])
+    return timer.seconds[1:]
+
+
+def run_child(name: str, mode: str, epochs: int) -> list[float]:
+    result = subprocess.run([sys.executable, __file__, "--child", name, mode, "--epochs", str(epochs)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: timing {name} ({mode}) failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per process, after one warm-up")
+    parser.add_argument("--repeats", type=int, default=2, help="A B pairs per model")
+    parser.add_argument("--models", nargs="*", help="default: every model in params.yaml")
+    parser.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        name, mode = args.child
+        print(json.dumps(time_epochs(name, MODES[mode], args.epochs)))
+        return
+
+    from mnist_ae.config import load_params
+
+    names = args.models or list(load_params().train.models)
+    print(f"{'model':<8} {'deterministic s/epoch':>22} {'default s/epoch':>16} {'overhead':>9}  per-pair overheads")
+    for name in names:
+        times = {mode: [] for mode in MODES}
+        pairs = []
+        for _ in range(args.repeats):
+            pair = {mode: statistics.median(run_child(name, mode, args.epochs)) for mode in MODES}
+            for mode, seconds in pair.items():
+                times[mode].append(seconds)
+            pairs.append(pair["deterministic"] / pair["default"] - 1)
+        det, default = statistics.median(times["deterministic"]), statistics.median(times["default"])
+        spread = ", ".join(f"{p:+.0%}" for p in pairs)
+        print(f"{name:<8} {det:>22.2f} {default:>16.2f} {det / default - 1:>+9.0%}  {spread}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
