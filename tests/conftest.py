@@ -1,6 +1,10 @@
-"""Shared fixtures: the repository root, its params as a plain dict, and the shipped MNIST sample."""
+"""Shared fixtures: the repository root, its params as a plain dict, the shipped MNIST sample, and
+the tiny pipeline run once per session (`make tiny`), which the end-to-end modules share.
+"""
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +30,26 @@ def params_dict(raw_params) -> dict:
 def sample() -> dict[str, np.ndarray]:
     with np.load(SAMPLE) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def git(workdir, *args) -> str:
+    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
+                          cwd=workdir, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
+    """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
+
+    Returns the repository and the run's output. test_determinism reruns it with `dvc repro -f` and
+    checks that nothing changed; test_pipeline then builds experiments on it.
+    """
+    from mnist_ae.sandbox import sandbox_env
+
+    workdir = tmp_path_factory.mktemp("repo")
+    result = subprocess.run([sys.executable, "-m", "mnist_ae.sandbox", "--tiny", "--dir", str(workdir)], cwd=ROOT,
+                            env=sandbox_env(ROOT), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "tiny results")
+    return workdir, result.stdout

@@ -1,17 +1,19 @@
 """The same params give bit-identical results: `dvc repro -f` of the whole tiny pipeline changes nothing.
 
 The forced rerun trains every model (the conv model and the VAE among them) again in new processes,
-so equal weights, metrics and curves here mean run-to-run determinism, not a cache hit.
+so equal weights, metrics and curves here mean run-to-run determinism, not a cache hit. It runs on
+the session's `make tiny` repository and leaves it as it found it.
 """
 
 import shutil
 
 import numpy as np
 import pytest
+import yaml
 
-from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, dvc, prepare_sandbox, sandbox_env
+from mnist_ae.sandbox import SAMPLE, dvc, sandbox_env
 
-from conftest import ROOT
+from conftest import git
 
 pytestmark = pytest.mark.e2e
 
@@ -25,15 +27,17 @@ def snapshot(workdir, dest):
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("determinism"), TINY_OVERRIDES)
-    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
+def two_runs(tiny_repo, tmp_path_factory):
+    workdir, _ = tiny_repo
+    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})  # the thread count make tiny ran with
     keep = tmp_path_factory.mktemp("runs")
-    dvc(workdir, "repro", env=env, capture=True)
-    first = snapshot(workdir, keep / "first")
+    first, lock_before = snapshot(workdir, keep / "first"), (workdir / "dvc.lock").read_text()
     forced = dvc(workdir, "repro", "-f", env=env, capture=True).stdout
     assert "Running stage 'train@conv'" in forced and "Running stage 'train@vae'" in forced
-    return first, snapshot(workdir, keep / "second")
+    second, lock_after = snapshot(workdir, keep / "second"), (workdir / "dvc.lock").read_text()
+    changed = git(workdir, "status", "--porcelain").split()
+    git(workdir, "commit", "-q", "--allow-empty", "-am", "dvc repro -f")  # test_pipeline starts from a clean tree
+    return first, second, (lock_before, lock_after, changed)
 
 
 def files(root, relative):
@@ -41,13 +45,13 @@ def files(root, relative):
 
 
 def test_forced_rerun_gives_an_identical_metrics_tree(two_runs):
-    first, second = two_runs
+    first, second, _ = two_runs
     assert files(first, "metrics") and files(first, "metrics") == files(second, "metrics")
 
 
 @pytest.mark.parametrize("relative", ["plots/train", "plots/robustness", "reports"])
 def test_forced_rerun_gives_identical_curves_and_tables(two_runs, relative):
-    first, second = two_runs
+    first, second, _ = two_runs
     assert files(first, relative) == files(second, relative)
 
 
@@ -57,8 +61,27 @@ def test_forced_rerun_gives_identical_weights(two_runs, name):
 
     from mnist_ae.models import load
 
-    first, second = two_runs
+    first, second, _ = two_runs
     keras.backend.clear_session()
     for a, b in zip(load(first / "models" / f"{name}.keras").get_weights(),
                     load(second / "models" / f"{name}.keras").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def without_model_hashes(lock_text):
+    """dvc.lock minus the hashes of .keras files, which embed their save time (Keras' metadata.json)."""
+    lock = yaml.safe_load(lock_text)
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"].endswith(".keras"):
+                out.pop("md5")
+        for dep in stage.get("deps", []):
+            if dep["path"].startswith("models"):
+                dep.pop("md5"), dep.pop("size", None), dep.pop("nfiles", None)
+    return lock
+
+
+def test_forced_rerun_changes_nothing_but_model_file_timestamps(two_runs):
+    *_, (lock_before, lock_after, changed) = two_runs
+    assert changed in ([], ["M", "dvc.lock"])
+    assert without_model_hashes(lock_before) == without_model_hashes(lock_after)

@@ -16,7 +16,7 @@ from mnist_ae import dvc_cli
 from mnist_ae.models import MODELS
 from mnist_ae.sandbox import SAMPLE, apply_overrides, dvc, sandbox_env
 
-from conftest import ROOT
+from conftest import git
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +38,6 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def git(workdir, *args):
-    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-                          cwd=workdir, check=True, capture_output=True, text=True).stdout
-
-
 def run_module(workdir, env, *args):
     """``python -m <args>``, as the Makefile targets run it."""
     result = subprocess.run([sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True)
@@ -51,13 +46,10 @@ def run_module(workdir, env, *args):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """`make tiny`: every stage on the shipped sample, in a fresh git repository; results committed."""
-    workdir = tmp_path_factory.mktemp("repo")
-    output = run_module(ROOT, sandbox_env(ROOT), "mnist_ae.sandbox", "--tiny", "--dir", str(workdir))
+def repo(tiny_repo):
+    """`make tiny` (shared with test_determinism); experiments here run one TensorFlow thread per worker."""
+    workdir, output = tiny_repo
     assert ran_stages(output) >= {f"train@{m}" for m in MODELS} | {"fetch", "figures", "report"}
-    git(workdir, "add", "-A")
-    git(workdir, "commit", "-q", "-m", "tiny results")
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE), "MNIST_AE_THREADS": "1"})
     return workdir, env
 
