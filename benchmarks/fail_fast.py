@@ -45,14 +45,14 @@ def main() -> None:
         workdir = Path(tmp)
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
         python = [sys.executable]
-        print(f"{'command':<34} {'median s':>9}")
+        print(f"{'command':<38} {'median s':>9}")
         for label, command, fails in [
             ("python -c pass", [*python, "-c", "pass"], False),
             ("python -c 'import tensorflow'", [*python, "-c", "import tensorflow"], False),
             *[(f"stages/{stage} (bad param)", [*python, str(ROOT / "stages" / stage.split()[0]), *stage.split()[1:]],
                True) for stage in STAGES],
         ]:
-            print(f"{label:<34} {median_seconds(command, workdir, args.repeats, fails):>9.2f}", flush=True)
+            print(f"{label:<38} {median_seconds(command, workdir, args.repeats, fails):>9.2f}", flush=True)
 
 
 if __name__ == "__main__":
