@@ -14,50 +14,19 @@ Needs the prepared data (dvc repro prepare noise). Prints a table; writes nothin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import subprocess
 import sys
-import time
 
 MODES = {"deterministic": True, "default": False}
 
 
 def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
     """Seconds per training epoch, warm-up excluded (runs inside the child process)."""
-    import keras
+    from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
-    from mnist_ae.config import load_params
-    from mnist_ae.io import load_split
-    from mnist_ae.models import build
-    from mnist_ae.paths import data_dir
-    from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
-
-    params = load_params()
-    model_params = params.train.models[name]
-    train = dataclasses.replace(params.train, epochs=epochs + 1, deterministic=deterministic)
-    inputs = load_split(data_dir(model_params.input), "train").x
-    targets = load_split(data_dir("clean"), "train").x
-    val = load_split(data_dir("clean"), "val").x[: train.batch_size]
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.start = [], 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
-
-    seed_everything(params.base.seed, deterministic)
-    model = build(name, model_params, params.base.seed)
-    compile_autoencoder(model, train)
-    timer = EpochTimer()
-    fit_autoencoder(model, inputs, targets, val, val, train, params.base.seed, callbacks=[timer])
-    return timer.seconds[1:]
+    return time_pipeline_fit(name, epochs, deterministic=deterministic, validate=False)
 
 
 def run_child(name: str, mode: str, epochs: int) -> list[float]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sys
+import time
 from typing import Callable
 
 from mnist_ae import StudyError
@@ -28,8 +30,12 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     # Keras' predict retraces once per new batch shape; TensorFlow's warning about it is noise here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, _interrupt)
+    start = time.perf_counter()
     try:
         main(sys.argv[1:])
+        # One parsable line per stage; make bench reads it for wall time and peak memory.
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        logging.getLogger("stage").info("done in %.1f s, peak RSS %.0f MiB", time.perf_counter() - start, peak_mib)
     except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
             raise
