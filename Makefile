@@ -11,8 +11,8 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot bench-determinism \
-	bench-fail-fast
+.PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot bench \
+	bench-determinism bench-fail-fast
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ exp-table: install  ## experiments as a table of changed params and key metrics 
 
 sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
 	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
+
+bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (metrics/bench.json)
+	$(RUN) python benchmarks/bench.py
 
 bench-determinism: install  ## seconds per epoch with and without op determinism, per model (needs dvc repro noise)
 	$(RUN) python benchmarks/determinism.py

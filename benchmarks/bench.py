@@ -156,12 +156,13 @@ def model_flops() -> dict[str, float]:
 
 
 def seconds(command: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:
+    """Wall time of ``command`` and its output, stdout and stderr interleaved as printed."""
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed:\n{result.stderr[-2000:]}")
-    return elapsed, result.stdout + result.stderr
+        sys.exit(f"error: {' '.join(command)} failed:\n{result.stdout[-2000:]}")
+    return elapsed, result.stdout
 
 
 def cpu_model() -> str:
@@ -199,6 +200,29 @@ def tiny_pipeline() -> dict:
     return {"wall_seconds": wall, "stages": stage_stats(output)}
 
 
+def markdown(results: dict) -> str:
+    """The README's tables, from a bench.json."""
+    rows = ["| model | pipeline img/s | plain Keras img/s | A/B | A/B per pair | training MFLOP/img | share of peak |",
+            "|---|---|---|---|---|---|---|"]
+    for name, m in results["models"].items():
+        pairs = ", ".join(f"{r:.2f}" for r in m["pair_ratios"])
+        rows.append(f"| {name} | {m['pipeline_images_per_s']:,.0f} | {m['plain_images_per_s']:,.0f} | {m['ratio']:.2f} "
+                    f"| {pairs} | {m['training_mflops_per_image']:.2f} | {m['share_of_peak']:.1%} |")
+    lines = [f"Measured on {results['machine']}; float32 matmul peak {results['peak_gflops']:.0f} GFLOP/s; "
+             f"{results['epochs']} timed epochs per process, {results['repeats']} A B pairs.", "", *rows, ""]
+    startup = results["startup"]
+    lines.append(f"Start-up: Python {startup['python_s']:.2f} s, `import tensorflow` {startup['import_tensorflow_s']:.2f} s. "
+                 f"No-op `dvc repro`: {results['noop_repro_s']:.2f} s.")
+    if "tiny_pipeline" in results:
+        tiny = results["tiny_pipeline"]
+        stages = tiny["stages"]
+        heaviest = max(stages, key=lambda stage: stages[stage]["peak_rss_mib"])
+        lines += ["", f"Tiny pipeline: `dvc repro` {tiny['wall_seconds']:.0f} s wall, of which the {len(stages)} stages' "
+                      f"own work is {sum(v['seconds'] for v in stages.values()):.0f} s; the largest peak RSS is "
+                      f"{stages[heaviest]['peak_rss_mib']:.0f} MiB ({heaviest})."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per process, after one warm-up")
@@ -206,8 +230,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="default: every model in params.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "metrics" / "bench.json")
     parser.add_argument("--skip-tiny-pipeline", action="store_true", help="leave out section 4 (a full tiny dvc repro)")
+    parser.add_argument("--markdown", type=Path, metavar="BENCH_JSON", help="print the README tables of a bench.json")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     if args.child:
         variant, name = args.child
         timed = time_pipeline_fit if variant == "pipeline" else time_plain_fit

@@ -41,15 +41,16 @@ def git(workdir, *args) -> str:
 def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
 
-    Returns the repository and the run's output. test_determinism reruns it with `dvc repro -f` and
+    Returns the repository and the run's output (stdout and stderr interleaved). test_benchmarks
+    times a no-op `dvc repro` on it, test_determinism reruns it with `dvc repro -f` and
     checks that nothing changed; test_pipeline then builds experiments on it.
     """
     from mnist_ae.sandbox import sandbox_env
 
     workdir = tmp_path_factory.mktemp("repo")
     result = subprocess.run([sys.executable, "-m", "mnist_ae.sandbox", "--tiny", "--dir", str(workdir)], cwd=ROOT,
-                            env=sandbox_env(ROOT), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+                            env=sandbox_env(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")
     return workdir, result.stdout

@@ -1,24 +1,27 @@
 """Smoke runs of the benchmarks on tiny settings: they run and print their tables (timings are not checked)."""
 
+import json
 import re
 import subprocess
 import sys
 
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, dvc, prepare_sandbox, sandbox_env
+from mnist_ae.sandbox import SAMPLE, sandbox_env
 
 from conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench  # noqa: E402
+
 
 @pytest.fixture(scope="module")
-def data_ready(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("bench"), TINY_OVERRIDES)
-    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
-    dvc(workdir, "repro", "noise", env=env, capture=True)
-    return workdir, env
+def workspace(tiny_repo):
+    """The session's up-to-date `make tiny` repository, so the no-op repro has nothing to run."""
+    workdir, _ = tiny_repo
+    return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
 
 
 def run(workdir, env, *args):
@@ -27,12 +30,39 @@ def run(workdir, env, *args):
     return result.stdout
 
 
-def test_determinism_benchmark_prints_a_row_per_model(data_ready):
-    out = run(*data_ready, "benchmarks/determinism.py", "--epochs", "1", "--repeats", "1", "--models", "dense", "vae")
+def test_bench_measures_each_section(workspace, tmp_path):
+    out = tmp_path / "bench.json"
+    printed = run(*workspace, "benchmarks/bench.py", "--models", "dense", "vae", "--epochs", "1", "--repeats", "1",
+                  "--skip-tiny-pipeline", "--out", str(out))
+    results = json.loads(out.read_text())
     for name in ("dense", "vae"):
-        assert re.search(rf"^{name}\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
+        model = results["models"][name]
+        assert model["pipeline_images_per_s"] > 0 and model["plain_images_per_s"] > 0 and model["ratio"] > 0
+        assert 0 < model["share_of_peak"] < 1
+    assert results["peak_gflops"] > 0 and results["startup"]["import_tensorflow_s"] > 0
+    assert "(up to date)" in printed  # the no-op repro found nothing to run
 
 
-def test_fail_fast_benchmark_times_every_stage(data_ready):
-    out = run(*data_ready, "benchmarks/fail_fast.py", "--repeats", "1")
+def test_flops_per_image_of_the_dense_model_from_its_layers():
+    import keras
+
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Dense(784)])
+    wrapper = keras.Sequential([keras.Input((784,)), model])
+    assert bench.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
+
+
+def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
+    _, output = tiny_repo
+    stats = bench.stage_stats(output)
+    assert {"prepare", "train@conv", "evaluate@vae", "figures", "report"} <= set(stats)
+    assert all(s["seconds"] > 0 and s["peak_rss_mib"] > 50 for s in stats.values())
+
+
+def test_determinism_benchmark_prints_a_row_per_model(workspace):
+    out = run(*workspace, "benchmarks/determinism.py", "--epochs", "1", "--repeats", "1", "--models", "dense")
+    assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
+
+
+def test_fail_fast_benchmark_times_every_stage(workspace):
+    out = run(*workspace, "benchmarks/fail_fast.py", "--repeats", "1")
     assert len(re.findall(r"^stages/\S+( dense)? \(bad param\)\s+\d+\.\d+$", out, flags=re.MULTILINE)) == 9, out

@@ -48,6 +48,9 @@ def test_ci_runs_the_readme_test_command():
     (["report", "BASE=origin/main"], "python -m mnist_ae.review --base origin/main --out report.md"),
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m mnist_ae.sweep --param noise.factor --model denoise"),
+    (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
+    (["bench-determinism"], "python benchmarks/determinism.py"),
+    (["bench-fail-fast"], "python benchmarks/fail_fast.py"),
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
     dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
