@@ -55,7 +55,8 @@ def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
     _, output = tiny_repo
     stats = bench.stage_stats(output)
     assert {"prepare", "train@conv", "evaluate@vae", "figures", "report"} <= set(stats)
-    assert all(s["seconds"] > 0 and s["peak_rss_mib"] > 50 for s in stats.values())
+    assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 50 for s in stats.values())  # report may take < 0.05 s
+    assert stats["train@conv"]["seconds"] > 0.5 and stats["train@conv"]["peak_rss_mib"] > 300  # TensorFlow loaded
 
 
 def test_determinism_benchmark_prints_a_row_per_model(workspace):

@@ -1,0 +1,89 @@
+"""Speed-up candidates for training on CPU, each timed against the pipeline's current training path.
+
+Every candidate changes one thing in ``fit_autoencoder``'s setting and is timed in a fresh process,
+alternating with the unchanged path (A B A B), one warm-up epoch plus ``--epochs`` timed ones:
+
+- ``xla``: ``jit_compile=True``;
+- ``spe8``: ``steps_per_execution=8`` (eight batches per call into TensorFlow);
+- ``one-thread``: TensorFlow capped to one thread (``MNIST_AE_THREADS=1``);
+- ``no-determinism``: ``enable_op_determinism`` off.
+
+    python benchmarks/candidates.py [--models dense conv vae] [--candidates xla spe8] [--epochs 1] [--repeats 2]
+
+Needs the prepared data (dvc repro noise). Prints speed-ups (> 1 is faster); writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+CANDIDATES = {
+    "xla": {"compile": {"jit_compile": True}},
+    "spe8": {"compile": {"steps_per_execution": 8}},
+    "one-thread": {"env": {"MNIST_AE_THREADS": "1"}},
+    "no-determinism": {"deterministic": False},
+}
+
+
+def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
+    """Seconds per epoch through the pipeline's path, with ``candidate`` applied ("baseline": none)."""
+    import dataclasses
+
+    import keras
+    from bench import epoch_timer, load_digits  # this folder is on sys.path when a script here runs
+
+    from mnist_ae.models import build
+    from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
+
+    change = CANDIDATES.get(candidate, {})
+    params, model_params, x, y, x_val, y_val = load_digits(name)
+    deterministic = change.get("deterministic", params.train.deterministic)
+    train = dataclasses.replace(params.train, epochs=epochs + 1, deterministic=deterministic)
+    seed_everything(params.base.seed, deterministic)
+    model = build(name, model_params, params.base.seed)
+    compile_autoencoder(model, train)
+    if "compile" in change:  # the same loss and metrics, with the candidate's compile options
+        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
+                      **change["compile"])
+    timer = epoch_timer()
+    fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
+    return timer.seconds[1:]
+
+
+def run_child(name: str, candidate: str, epochs: int) -> float:
+    env = {**os.environ, **CANDIDATES.get(candidate, {}).get("env", {})}
+    result = subprocess.run([sys.executable, __file__, "--child", name, candidate, "--epochs", str(epochs)],
+                            capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        sys.exit(f"error: {name} with {candidate} failed:\n{result.stderr[-2000:]}")
+    return statistics.median(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=["dense", "conv", "denoise", "vae"])
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--child", nargs=2, metavar=("MODEL", "CANDIDATE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(time_candidate(*args.child, args.epochs)))
+        return
+    print(f"{'model':<8} {'candidate':<15} {'baseline s':>10} {'candidate s':>11} {'speed-up':>9}  per pair")
+    for name in args.models:
+        for candidate in args.candidates:
+            pairs = [(run_child(name, "baseline", args.epochs), run_child(name, candidate, args.epochs))
+                     for _ in range(args.repeats)]
+            base, cand = (statistics.median(p[i] for p in pairs) for i in (0, 1))
+            spread = ", ".join(f"{b / c:.2f}" for b, c in pairs)
+            print(f"{name:<8} {candidate:<15} {base:>10.2f} {cand:>11.2f} {base / cand:>9.2f}  {spread}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
