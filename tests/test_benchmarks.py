@@ -67,3 +67,10 @@ def test_determinism_benchmark_prints_a_row_per_model(workspace):
 def test_fail_fast_benchmark_times_every_stage(workspace):
     out = run(*workspace, "benchmarks/fail_fast.py", "--repeats", "1")
     assert len(re.findall(r"^stages/\S+( dense)? \(bad param\)\s+\d+\.\d+$", out, flags=re.MULTILINE)) == 9, out
+
+
+def test_candidates_benchmark_times_a_candidate_against_the_baseline(workspace):
+    out = run(*workspace, "benchmarks/candidates.py", "--models", "dense", "--candidates", "spe8", "xla",
+              "--epochs", "1", "--repeats", "1")
+    for candidate in ("spe8", "xla"):
+        assert re.search(rf"^dense\s+{candidate}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+", out, flags=re.MULTILINE), out
