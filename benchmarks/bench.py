@@ -64,7 +64,8 @@ def load_digits(name: str):
 
     params = load_params()
     model_params = params.train.models[name]
-    split = {(kind, s): load_split(data_dir(kind), s).x for kind in {"clean", model_params.input} for s in ("train", "val")}
+    split = {(kind, s): load_split(data_dir(kind), s).x
+             for kind in {"clean", model_params.input} for s in ("train", "val")}
     return (params, model_params, split[model_params.input, "train"], split["clean", "train"],
             split[model_params.input, "val"], split["clean", "val"])
 
@@ -211,14 +212,16 @@ def markdown(results: dict) -> str:
     lines = [f"Measured on {results['machine']}; float32 matmul peak {results['peak_gflops']:.0f} GFLOP/s; "
              f"{results['epochs']} timed epochs per process, {results['repeats']} A B pairs.", "", *rows, ""]
     startup = results["startup"]
-    lines.append(f"Start-up: Python {startup['python_s']:.2f} s, `import tensorflow` {startup['import_tensorflow_s']:.2f} s. "
+    lines.append(f"Start-up: Python {startup['python_s']:.2f} s, "
+                 f"`import tensorflow` {startup['import_tensorflow_s']:.2f} s. "
                  f"No-op `dvc repro`: {results['noop_repro_s']:.2f} s.")
     if "tiny_pipeline" in results:
         tiny = results["tiny_pipeline"]
         stages = tiny["stages"]
         heaviest = max(stages, key=lambda stage: stages[stage]["peak_rss_mib"])
-        lines += ["", f"Tiny pipeline: `dvc repro` {tiny['wall_seconds']:.0f} s wall, of which the {len(stages)} stages' "
-                      f"own work is {sum(v['seconds'] for v in stages.values()):.0f} s; the largest peak RSS is "
+        own_work = sum(v["seconds"] for v in stages.values())
+        lines += ["", f"Tiny pipeline: `dvc repro` {tiny['wall_seconds']:.0f} s wall, of which the {len(stages)} "
+                      f"stages' own work is {own_work:.0f} s; the largest peak RSS is "
                       f"{stages[heaviest]['peak_rss_mib']:.0f} MiB ({heaviest})."]
     return "\n".join(lines)
 

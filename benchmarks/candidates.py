@@ -48,8 +48,8 @@ def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
     model = build(name, model_params, params.base.seed)
     compile_autoencoder(model, train)
     if "compile" in change:  # the same loss and metrics, with the candidate's compile options
-        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
-                      **change["compile"])
+        model.compile(optimizer=model.optimizer, loss=model.loss,
+                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **change["compile"])
     timer = epoch_timer()
     fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
     return timer.seconds[1:]
