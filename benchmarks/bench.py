@@ -246,11 +246,12 @@ def main() -> None:
         return
 
     from mnist_ae.config import load_params
-    from mnist_ae.io import write_json
+    from mnist_ae.io import load_split, write_json
+    from mnist_ae.paths import data_dir
 
     params = load_params()
     names = args.models or list(params.train.models)
-    n_train = None
+    n_train = len(load_split(data_dir("clean"), "train").y)  # images per epoch, for every model
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
     results: dict = {"machine": machine, "epochs": args.epochs, "repeats": args.repeats, "models": {}}
 
@@ -265,11 +266,6 @@ def main() -> None:
             for variant, value in pair.items():
                 times[variant].append(value)
             ratios.append(pair["plain"] / pair["pipeline"])  # A/B of throughput = B/A of seconds
-        if n_train is None:
-            from mnist_ae.io import load_split
-            from mnist_ae.paths import data_dir
-
-            n_train = len(load_split(data_dir("clean"), "train").x)
         a, b = (n_train / statistics.median(times[v]) for v in VARIANTS)
         results["models"][name] = {"pipeline_images_per_s": a, "plain_images_per_s": b, "ratio": a / b,
                                    "pair_ratios": ratios}
