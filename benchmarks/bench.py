@@ -106,9 +106,14 @@ def time_plain_fit(name: str, epochs: int) -> list[float]:
     return timer.seconds[1:]
 
 
-def child(script: str, *args: str) -> list[float]:
-    """Run this script's ``--child`` mode in a fresh process; its last stdout line is JSON."""
-    result = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, cwd=Path.cwd())
+def child(script: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
+    """Run a benchmark script's ``--child`` mode in a fresh process; its last stdout line is JSON.
+
+    Shared by every script here: op determinism and thread counts are per process, so each timed
+    setting gets a process of its own.
+    """
+    result = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

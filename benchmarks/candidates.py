@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 
 CANDIDATES = {
     "xla": {"compile": {"jit_compile": True}},
@@ -56,12 +53,10 @@ def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
 
 
 def run_child(name: str, candidate: str, epochs: int) -> float:
-    env = {**os.environ, **CANDIDATES.get(candidate, {}).get("env", {})}
-    result = subprocess.run([sys.executable, __file__, "--child", name, candidate, "--epochs", str(epochs)],
-                            capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        sys.exit(f"error: {name} with {candidate} failed:\n{result.stderr[-2000:]}")
-    return statistics.median(json.loads(result.stdout.strip().splitlines()[-1]))
+    from bench import child
+
+    env = CANDIDATES.get(candidate, {}).get("env")
+    return statistics.median(child(__file__, name, candidate, "--epochs", str(epochs), env=env))
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 
 MODES = {"deterministic": True, "default": False}
 
@@ -30,11 +28,9 @@ def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
 
 
 def run_child(name: str, mode: str, epochs: int) -> list[float]:
-    result = subprocess.run([sys.executable, __file__, "--child", name, mode, "--epochs", str(epochs)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"error: timing {name} ({mode}) failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from bench import child
+
+    return child(__file__, name, mode, "--epochs", str(epochs))
 
 
 def main() -> None:
