@@ -70,9 +70,15 @@ def load_digits(name: str):
             split[model_params.input, "val"], split["clean", "val"])
 
 
-def time_pipeline_fit(name: str, epochs: int, deterministic: bool | None = None, validate: bool = True) -> list[float]:
-    """Seconds per epoch through the project's training path; warm-up epoch excluded."""
+def time_pipeline_fit(name: str, epochs: int, deterministic: bool | None = None, validate: bool = True,
+                      compile_options: dict | None = None) -> list[float]:
+    """Seconds per epoch through the project's training path; warm-up epoch excluded.
+
+    ``compile_options`` (e.g. ``jit_compile``) recompile the model with the same loss and metrics.
+    """
     import dataclasses
+
+    import keras
 
     from mnist_ae.models import build
     from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
@@ -85,6 +91,9 @@ def time_pipeline_fit(name: str, epochs: int, deterministic: bool | None = None,
     seed_everything(params.base.seed, deterministic)
     model = build(name, model_params, params.base.seed)
     compile_autoencoder(model, train)
+    if compile_options:
+        model.compile(optimizer=model.optimizer, loss=model.loss,
+                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **compile_options)
     timer = epoch_timer()
     fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
     return timer.seconds[1:]

@@ -29,27 +29,11 @@ CANDIDATES = {
 
 def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
     """Seconds per epoch through the pipeline's path, with ``candidate`` applied ("baseline": none)."""
-    import dataclasses
-
-    import keras
-    from bench import epoch_timer, load_digits  # this folder is on sys.path when a script here runs
-
-    from mnist_ae.models import build
-    from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
+    from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
     change = CANDIDATES.get(candidate, {})
-    params, model_params, x, y, x_val, y_val = load_digits(name)
-    deterministic = change.get("deterministic", params.train.deterministic)
-    train = dataclasses.replace(params.train, epochs=epochs + 1, deterministic=deterministic)
-    seed_everything(params.base.seed, deterministic)
-    model = build(name, model_params, params.base.seed)
-    compile_autoencoder(model, train)
-    if "compile" in change:  # the same loss and metrics, with the candidate's compile options
-        model.compile(optimizer=model.optimizer, loss=model.loss,
-                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **change["compile"])
-    timer = epoch_timer()
-    fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
-    return timer.seconds[1:]
+    return time_pipeline_fit(name, epochs, deterministic=change.get("deterministic"),
+                             compile_options=change.get("compile"))
 
 
 def run_child(name: str, candidate: str, epochs: int) -> float:
