@@ -55,7 +55,8 @@ def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
     _, output = tiny_repo
     stats = bench.stage_stats(output)
     assert {"prepare", "train@conv", "evaluate@vae", "figures", "report"} <= set(stats)
-    assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 50 for s in stats.values())  # report may take < 0.05 s
+    # fetch, noise and report load only NumPy: about 50-70 MiB, so only bare-interpreter size is a safe floor
+    assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 10 for s in stats.values())  # report may take < 0.05 s
     assert stats["train@conv"]["seconds"] > 0.5 and stats["train@conv"]["peak_rss_mib"] > 300  # TensorFlow loaded
 
 
