@@ -12,7 +12,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 .PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot bench \
-	bench-determinism bench-fail-fast
+	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of 
 
 bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (metrics/bench.json)
 	$(RUN) python benchmarks/bench.py
+
+bench-canonical: install  ## dvc repro --force in place (~30 min): canonical overhead and stage memory (metrics/bench.json)
+	$(RUN) python benchmarks/bench.py --canonical
 
 bench-determinism: install  ## seconds per epoch with and without op determinism, per model (needs dvc repro noise)
 	$(RUN) python benchmarks/determinism.py

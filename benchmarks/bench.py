@@ -14,8 +14,16 @@ metrics file, so `dvc metrics diff` leaves timings out of pull-request reviews):
 4. the tiny pipeline: wall time of a full `dvc repro` on the shipped sample in a temporary copy, and
    each stage's own wall time and peak RSS (from the line run_stage logs).
 5. a no-op `dvc repro` on this (up-to-date) workspace.
+6. with ``--canonical`` only (make bench-canonical): `dvc repro --force` of this workspace at the
+   committed params, its wall time against the models' fit time and every stage's peak RSS. Model
+   files are saved byte-reproducibly, so on the same machine the rebuild changes no tracked output.
+   A plain run keeps the last section 6 found in ``--out``.
+
+Sections 4 and 6 report the overhead, the wall time of `dvc repro` divided by the sum of the
+models' pure fit times that the train stages log.
 
     python benchmarks/bench.py [--epochs 2] [--repeats 2] [--models dense conv] [--out metrics/bench.json]
+    python benchmarks/bench.py --canonical
 
 Needs the prepared data of the committed params (dvc repro noise).
 """
@@ -70,11 +78,12 @@ def load_digits(name: str):
             split[model_params.input, "val"], split["clean", "val"])
 
 
-def time_pipeline_fit(name: str, epochs: int, deterministic: bool | None = None, validate: bool = True,
+def time_pipeline_fit(name: str, epochs: int, validate: bool = True, train_overrides: dict | None = None,
                       compile_options: dict | None = None) -> list[float]:
     """Seconds per epoch through the project's training path; warm-up epoch excluded.
 
-    ``compile_options`` (e.g. ``jit_compile``) recompile the model with the same loss and metrics.
+    ``train_overrides`` replace ``train`` params (e.g. ``deterministic``); ``compile_options``
+    (e.g. ``jit_compile``) recompile the model with the same optimizer, loss and metrics.
     """
     import dataclasses
 
@@ -84,16 +93,16 @@ def time_pipeline_fit(name: str, epochs: int, deterministic: bool | None = None,
     from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
 
     params, model_params, x, y, x_val, y_val = load_digits(name)
-    deterministic = params.train.deterministic if deterministic is None else deterministic
-    train = dataclasses.replace(params.train, epochs=epochs + 1, deterministic=deterministic)
+    train = dataclasses.replace(params.train, epochs=epochs + 1, **(train_overrides or {}))
     if not validate:  # one batch, so the comparison is about training alone
         x_val, y_val = x_val[: train.batch_size], y_val[: train.batch_size]
-    seed_everything(params.base.seed, deterministic)
+    seed_everything(params.base.seed, train.deterministic)
     model = build(name, model_params, params.base.seed)
     compile_autoencoder(model, train)
     if compile_options:
+        options = {"steps_per_execution": train.steps_per_execution, **compile_options}
         model.compile(optimizer=model.optimizer, loss=model.loss,
-                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **compile_options)
+                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **options)
     timer = epoch_timer()
     fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
     return timer.seconds[1:]
@@ -170,14 +179,21 @@ def model_flops() -> dict[str, float]:
             for name, block in params.train.models.items()}
 
 
-def seconds(command: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:
-    """Wall time of ``command`` and its output, stdout and stderr interleaved as printed."""
+def seconds(command: list[str], cwd: Path, env: dict | None = None, echo: bool = False) -> tuple[float, str]:
+    """Wall time of ``command`` and its output, stdout and stderr interleaved as printed (and echoed)."""
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if echo:
+                print(line, end="", flush=True)
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed:\n{result.stdout[-2000:]}")
-    return elapsed, result.stdout
+    output = "".join(lines)
+    if process.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed:\n{output[-2000:]}")
+    return elapsed, output
 
 
 def cpu_model() -> str:
@@ -191,18 +207,37 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-STAGE_LINE = re.compile(r"Running stage '([^']+)'|INFO stage: done in ([\d.]+) s, peak RSS (\d+) MiB")
+STAGE_LINE = re.compile(r"Running stage '(?P<stage>[^']+)'"
+                        r"|INFO stage: done in (?P<seconds>[\d.]+) s, peak RSS (?P<rss>\d+) MiB"
+                        r"|INFO mnist_ae\.training: fit: \d+ epochs in (?P<fit>[\d.]+) s")
 
 
 def stage_stats(output: str) -> dict[str, dict[str, float]]:
-    """Each stage's own wall time and peak RSS, from the lines `dvc repro` passes through."""
+    """Each stage's own wall time and peak RSS, and each train stage's pure fit time, from the lines
+    `dvc repro` passes through (run_stage's last line; train_autoencoder's fit line)."""
     stats, current = {}, None
     for match in STAGE_LINE.finditer(output):
-        if match.group(1):
-            current = match.group(1)
-        elif current is not None:
-            stats[current] = {"seconds": float(match.group(2)), "peak_rss_mib": float(match.group(3))}
-    return stats
+        if match["stage"]:
+            current = stats.setdefault(match["stage"], {})
+        elif current is None:
+            continue
+        elif match["fit"]:
+            current["fit_seconds"] = float(match["fit"])
+        else:
+            current.update(seconds=float(match["seconds"]), peak_rss_mib=float(match["rss"]))
+    return {stage: stat for stage, stat in stats.items() if "seconds" in stat}
+
+
+def pipeline_run(command: list[str], workdir: Path, env: dict | None = None, echo: bool = False) -> dict:
+    """A full `dvc repro`: its wall time, each stage's stats and the overhead over the models' fit time.
+
+    overhead = wall / sum of fit times: everything but Keras' own training counts against the
+    pipeline, process start-up and TensorFlow imports included.
+    """
+    wall, output = seconds(command, workdir, env, echo)
+    stages = stage_stats(output)
+    fit = sum(stat.get("fit_seconds", 0.0) for stat in stages.values())
+    return {"wall_seconds": wall, "fit_seconds": fit, "overhead": wall / fit if fit else None, "stages": stages}
 
 
 def tiny_pipeline() -> dict:
@@ -211,8 +246,16 @@ def tiny_pipeline() -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare_sandbox(ROOT, Path(tmp) / "tiny", TINY_OVERRIDES)
-        wall, output = seconds([executable(), "repro"], workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}))
-    return {"wall_seconds": wall, "stages": stage_stats(output)}
+        return pipeline_run([executable(), "repro"], workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}))
+
+
+def print_pipeline(run: dict) -> None:
+    print(f"wall: {run['wall_seconds']:.1f} s; models' fit: {run['fit_seconds']:.1f} s; "
+          f"overhead (wall / fit): {run['overhead']:.2f}")
+    print(f"{'stage':<18} {'seconds':>8} {'fit s':>7} {'peak RSS MiB':>13}")
+    for stage, stat in run["stages"].items():
+        fit = f"{stat['fit_seconds']:.1f}" if "fit_seconds" in stat else "-"
+        print(f"{stage:<18} {stat['seconds']:>8.1f} {fit:>7} {stat['peak_rss_mib']:>13.0f}")
 
 
 def markdown(results: dict) -> str:
@@ -229,14 +272,25 @@ def markdown(results: dict) -> str:
     lines.append(f"Start-up: Python {startup['python_s']:.2f} s, "
                  f"`import tensorflow` {startup['import_tensorflow_s']:.2f} s. "
                  f"No-op `dvc repro`: {results['noop_repro_s']:.2f} s.")
-    if "tiny_pipeline" in results:
-        tiny = results["tiny_pipeline"]
-        stages = tiny["stages"]
-        heaviest = max(stages, key=lambda stage: stages[stage]["peak_rss_mib"])
-        own_work = sum(v["seconds"] for v in stages.values())
-        lines += ["", f"Tiny pipeline: `dvc repro` {tiny['wall_seconds']:.0f} s wall, of which the {len(stages)} "
-                      f"stages' own work is {own_work:.0f} s; the largest peak RSS is "
-                      f"{stages[heaviest]['peak_rss_mib']:.0f} MiB ({heaviest})."]
+    runs = {label: results[key] for label, key in (("tiny", "tiny_pipeline"), ("canonical", "canonical_pipeline"))
+            if key in results}
+    if runs:
+        lines += ["", "| pipeline | `dvc repro` wall | models' fit | overhead (wall / fit) | largest peak RSS |",
+                  "|---|---|---|---|---|"]
+        for label, run in runs.items():
+            stages = run["stages"]
+            heaviest = max(stages, key=lambda stage: stages[stage]["peak_rss_mib"])
+            lines.append(f"| {label} | {run['wall_seconds']:.0f} s | {run['fit_seconds']:.0f} s | "
+                         f"{run['overhead']:.2f} | {stages[heaviest]['peak_rss_mib']:.0f} MiB ({heaviest}) |")
+        header = " | ".join(f"{label} s | {label} fit s | {label} peak RSS" for label in runs)
+        lines += ["", f"| stage | {header} |", "|---" * (1 + 3 * len(runs)) + "|"]
+        for stage in next(iter(runs.values()))["stages"]:
+            cells = []
+            for run in runs.values():
+                stat = run["stages"].get(stage, {})
+                fit = f"{stat['fit_seconds']:.1f}" if "fit_seconds" in stat else "-"
+                cells += [f"{stat.get('seconds', float('nan')):.1f}", fit, f"{stat.get('peak_rss_mib', 0):.0f} MiB"]
+            lines.append(f"| {stage} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -247,6 +301,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="default: every model in params.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "metrics" / "bench.json")
     parser.add_argument("--skip-tiny-pipeline", action="store_true", help="leave out section 4 (a full tiny dvc repro)")
+    parser.add_argument("--canonical", action="store_true",
+                        help="only section 6: rebuild every stage of this workspace in place with `dvc repro --force` "
+                             "(tens of minutes) and add its overhead and stage memory to --out")
     parser.add_argument("--markdown", type=Path, metavar="BENCH_JSON", help="print the README tables of a bench.json")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -260,14 +317,26 @@ def main() -> None:
         return
 
     from mnist_ae.config import load_params
-    from mnist_ae.io import load_split, write_json
+    from mnist_ae.dvc_cli import executable
+    from mnist_ae.io import load_split, read_json, write_json
     from mnist_ae.paths import data_dir
+
+    machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+    previous = read_json(args.out) if args.out.exists() else {}
+    if args.canonical:
+        print("6. The canonical pipeline: dvc repro --force of this workspace")
+        canonical = {**pipeline_run([executable(), "repro", "--force"], ROOT, echo=True), "machine": machine}
+        print_pipeline(canonical)
+        write_json(args.out, {**previous, "canonical_pipeline": canonical})
+        print(f"\nwrote {args.out}")
+        return
 
     params = load_params()
     names = args.models or list(params.train.models)
     n_train = len(load_split(data_dir("clean"), "train").y)  # images per epoch, for every model
-    machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
     results: dict = {"machine": machine, "epochs": args.epochs, "repeats": args.repeats, "models": {}}
+    if "canonical_pipeline" in previous:  # the long section 6 is kept until --canonical measures it again
+        results["canonical_pipeline"] = previous["canonical_pipeline"]
 
     print("1. Training throughput, images per second (whole epochs, validation included)")
     print(f"{'model':<8} {'pipeline':>9} {'plain':>9} {'A/B':>6}  per-pair A/B")
@@ -306,16 +375,9 @@ def main() -> None:
     if not args.skip_tiny_pipeline:
         print("\n4. The tiny pipeline (shipped sample), full dvc repro in a temporary copy")
         results["tiny_pipeline"] = tiny_pipeline()
-        stages = results["tiny_pipeline"]["stages"]
-        print(f"wall: {results['tiny_pipeline']['wall_seconds']:.1f} s; stages' own time: "
-              f"{sum(s['seconds'] for s in stages.values()):.1f} s over {len(stages)} stages")
-        print(f"{'stage':<18} {'seconds':>8} {'peak RSS MiB':>13}")
-        for stage, stat in stages.items():
-            print(f"{stage:<18} {stat['seconds']:>8.1f} {stat['peak_rss_mib']:>13.0f}")
+        print_pipeline(results["tiny_pipeline"])
 
     print("\n5. A no-op dvc repro on this workspace")
-    from mnist_ae.dvc_cli import executable
-
     noop, output = seconds([executable(), "repro"], ROOT)
     results["noop_repro_s"] = noop
     print(f"{noop:.2f} s ({'up to date' if 'Running stage' not in output else 'NOT up to date: it ran stages'})")

@@ -1,12 +1,15 @@
 """Speed-up candidates for training on CPU, each timed against the pipeline's current training path.
 
 Every candidate changes one thing in ``fit_autoencoder``'s setting and is timed in a fresh process,
-alternating with the unchanged path (A B A B), one warm-up epoch plus ``--epochs`` timed ones:
+alternating with the path as params.yaml sets it (A B A B), one warm-up epoch plus ``--epochs``
+timed ones:
 
 - ``xla``: ``jit_compile=True``;
-- ``spe8``: ``steps_per_execution=8`` (eight batches per call into TensorFlow);
+- ``spe1``, ``spe8``, ``spe32``: ``train.steps_per_execution`` of 1, 8 or 32 batches per call into
+  TensorFlow (params.yaml has 8);
 - ``one-thread``: TensorFlow capped to one thread (``MNIST_AE_THREADS=1``);
-- ``no-determinism``: ``enable_op_determinism`` off.
+- ``no-determinism``: ``train.deterministic`` false;
+- ``bfloat16``: ``train.precision`` mixed_bfloat16 (CPUs with AMX or AVX512-BF16 run it natively).
 
     python benchmarks/candidates.py [--models dense conv vae] [--candidates xla spe8] [--epochs 1] [--repeats 2]
 
@@ -21,9 +24,12 @@ import statistics
 
 CANDIDATES = {
     "xla": {"compile": {"jit_compile": True}},
-    "spe8": {"compile": {"steps_per_execution": 8}},
+    "spe1": {"train": {"steps_per_execution": 1}},
+    "spe8": {"train": {"steps_per_execution": 8}},
+    "spe32": {"train": {"steps_per_execution": 32}},
     "one-thread": {"env": {"MNIST_AE_THREADS": "1"}},
-    "no-determinism": {"deterministic": False},
+    "no-determinism": {"train": {"deterministic": False}},
+    "bfloat16": {"train": {"precision": "mixed_bfloat16"}},
 }
 
 
@@ -32,8 +38,11 @@ def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
     from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
     change = CANDIDATES.get(candidate, {})
-    return time_pipeline_fit(name, epochs, deterministic=change.get("deterministic"),
-                             compile_options=change.get("compile"))
+    if "precision" in change.get("train", {}):
+        from mnist_ae.training import set_precision
+
+        set_precision(change["train"]["precision"])  # before the model is built, as train_autoencoder does
+    return time_pipeline_fit(name, epochs, train_overrides=change.get("train"), compile_options=change.get("compile"))
 
 
 def run_child(name: str, candidate: str, epochs: int) -> float:

@@ -24,7 +24,7 @@ def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
     """Seconds per training epoch, warm-up excluded (runs inside the child process)."""
     from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
-    return time_pipeline_fit(name, epochs, deterministic=deterministic, validate=False)
+    return time_pipeline_fit(name, epochs, validate=False, train_overrides={"deterministic": deterministic})
 
 
 def run_child(name: str, mode: str, epochs: int) -> list[float]:

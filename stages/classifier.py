@@ -3,7 +3,7 @@
 import logging
 
 from mnist_ae.config import check_batch_fits, load_params
-from mnist_ae.io import atomic_path, load_split, write_json
+from mnist_ae.io import load_split, save_model, write_json
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file
 from mnist_ae.stage import run_stage
 
@@ -13,7 +13,8 @@ log = logging.getLogger("classifier")
 def main(argv: list[str]) -> None:
     params = load_params()
     train, val, test = (load_split(data_dir("clean"), split) for split in ("train", "val", "test"))
-    check_batch_fits("classifier.batch_size", params.classifier.batch_size, len(train.x), data_dir("clean") / "train.npz")
+    train_file = data_dir("clean") / "train.npz"
+    check_batch_fits("classifier.batch_size", params.classifier.batch_size, len(train.x), train_file)
 
     # TensorFlow starts only here, once the params and data have passed their checks.
     from mnist_ae.classifier import accuracy, train_classifier
@@ -23,8 +24,7 @@ def main(argv: list[str]) -> None:
     model = train_classifier(train, val, params.classifier)
     test_acc = accuracy(model, test)
     log.info("classifier test accuracy %.4f", test_acc)
-    with atomic_path(CLASSIFIER) as tmp:
-        model.save(tmp)
+    save_model(model, CLASSIFIER)
     write_json(metrics_file("classifier"), {"test_acc": test_acc, "params": model.count_params()})
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mnist_ae import ConfigError
 from mnist_ae.config import check_batch_fits, check_model_name, load_params
-from mnist_ae.io import atomic_dir, atomic_path, load_split
+from mnist_ae.io import atomic_dir, load_split, save_model
 from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
 from mnist_ae.stage import run_stage
 
@@ -27,7 +27,9 @@ def main(argv: list[str]) -> None:
     sources = {"inputs": (model_params.input, "train"), "targets": ("clean", "train"),
                "val_inputs": (model_params.input, "val"), "val_targets": ("clean", "val")}
     files = {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()}
-    splits = {key: load_split(data_dir(kind), split).x for key, (kind, split) in sources.items()}
+    # Each file is read once: models on clean digits get the very same array as inputs and targets.
+    digits = {(kind, split): load_split(data_dir(kind), split).x for kind, split in set(sources.values())}
+    splits = {key: digits[source] for key, source in sources.items()}
     check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
     # TensorFlow starts only here, once every param and input has passed its checks.
@@ -35,12 +37,11 @@ def main(argv: list[str]) -> None:
 
     settings = {"seed": params.base.seed, "model": dataclasses.asdict(model_params),
                 "train": {k: v for k, v in dataclasses.asdict(params.train).items() if k != "models"}}
-    run = fingerprint(settings, [*files.values(), Path(__file__), *TRAINING_SOURCES])
+    run = fingerprint(settings, [*dict.fromkeys(files.values()), Path(__file__), *TRAINING_SOURCES])
     checkpoints = Checkpoints(resume_dir(name) / run)
     with atomic_dir(train_log_dir(name)) as log_dir:
         model = train_autoencoder(name, model_params, params.train, params.base.seed, splits, log_dir, checkpoints)
-        with atomic_path(model_file(name)) as tmp:
-            model.save(tmp)
+        save_model(model, model_file(name))
     checkpoints.clear()
 
 

@@ -99,3 +99,25 @@ def test_a_half_written_split_names_the_file(tmp_path):
     (tmp_path / "train.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"train\.npz: corrupt \.npz file"):
         load_split(tmp_path, "train")
+
+
+def test_saved_models_are_byte_reproducible_and_load_back(tmp_path):
+    """Keras stamps the save time into .keras files; save_model pins it, so DVC hashes stay put."""
+    import keras
+
+    from mnist_ae.io import save_model
+    from mnist_ae.models import load
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    save_model(model, tmp_path / "first.keras")
+    time.sleep(1.1)  # Keras' date_saved has one-second resolution
+    save_model(model, tmp_path / "second.keras")
+    model.save(tmp_path / "plain.keras")
+    first = (tmp_path / "first.keras").read_bytes()
+    assert first == (tmp_path / "second.keras").read_bytes()
+    assert first != (tmp_path / "plain.keras").read_bytes()  # what save_model is for
+    for saved, original in zip(load(tmp_path / "first.keras").get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, original)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.keras", "plain.keras", "second.keras"]

@@ -90,3 +90,30 @@ def test_kl_matches_a_hand_computation():
     by_hand = 0.5 * (2.0 + 1.0 - 1.0 - np.log(2.0)) + 0.5 * (1.0 + 0.25 - 1.0 - 0.0)
     kl = keras.ops.convert_to_numpy(kl_divergence(mean, log_var))
     np.testing.assert_allclose(kl, [by_hand], rtol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", ["conv", "vae"])
+def test_mixed_precision_computes_in_half_precision_and_keeps_the_loss_float32(name, policy, raw_params, sample):
+    from dataclasses import replace
+
+    from mnist_ae.training import compile_autoencoder
+
+    params = parse_params(raw_params)
+    model_params, train = params.train.models, replace(params.train, precision=policy, steps_per_execution=1)
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = build(name, model_params[name], seed=0)
+        compile_autoencoder(model, train)
+        x = as_model_input(model, sample["x_train"][:64].astype(np.float32) / 255.0)
+        history = model.fit(x, x, epochs=1, batch_size=32, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    hidden = encoder_of(model).layers[1]
+    assert hidden.compute_dtype == policy.removeprefix("mixed_") and hidden.variable_dtype == "float32"
+    assert model.predict(x[:4], verbose=0).dtype == np.float32  # the reconstruction layer stays float32
+    assert np.isfinite(history.history["loss"][0])
+    # float16 needs loss scaling, which Keras adds and the VAE's own train_step applies.
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+

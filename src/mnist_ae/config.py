@@ -64,6 +64,9 @@ class NoiseParams:
 
 
 OPTIMIZERS = ("adam", "adadelta")
+# auto: MirroredStrategy over the GPUs when more than one is visible, else TensorFlow's default.
+STRATEGIES = ("auto", "default", "mirrored")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class TrainParams:
     optimizer: str = field(metadata=check(lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"))
     learning_rate: float | None = field(metadata=check(lambda v: v is None or v > 0, "null or > 0"))
     deterministic: bool  # TensorFlow's op determinism: bit-identical reruns, slower for some models
+    steps_per_execution: int = positive()  # batches per call into TensorFlow; same weights, less overhead
+    strategy: str = field(metadata=check(lambda v: v in STRATEGIES, f"one of {STRATEGIES}"))
+    precision: str = field(metadata=check(lambda v: v in PRECISIONS, f"one of {PRECISIONS}"))  # mixed: GPU runs
     models: dict[str, Any]  # model name -> its block, typed by MODEL_PARAMS
 
 

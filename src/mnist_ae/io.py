@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 if TYPE_CHECKING:
+    import keras
     import pandas as pd
 
 from mnist_ae import DataError
@@ -71,6 +72,32 @@ def remove_if_empty(directories: list[Path]) -> None:
 def write_json(path: Path | str, data: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# Keras stamps the save time into a .keras file (metadata.json's date_saved and the zip entry of
+# the weights); save_model pins both, so identical weights give an identical file.
+PINNED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def save_model(model: keras.Model, path: Path | str) -> None:
+    """``model.save`` to ``path``, atomically and byte-reproducibly.
+
+    A rerun that reproduces the weights then keeps the file's DVC hash, so the stages downstream
+    of it stay cached.
+    """
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp) as archive:
+            entries = [(info, archive.read(info)) for info in archive.infolist()]
+        with zipfile.ZipFile(tmp, "w") as archive:
+            for info, data in entries:
+                if info.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata).encode()
+                pinned = zipfile.ZipInfo(info.filename, date_time=PINNED_ZIP_TIME)
+                pinned.compress_type, pinned.external_attr = info.compress_type, info.external_attr
+                archive.writestr(pinned, data)
 
 
 def read_json(path: Path | str) -> dict:

@@ -35,7 +35,7 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
         main(sys.argv[1:])
         # One parsable line per stage; make bench reads it for wall time and peak memory.
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-        logging.getLogger("stage").info("done in %.1f s, peak RSS %.0f MiB", time.perf_counter() - start, peak_mib)
+        logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start, peak_mib)
     except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
             raise

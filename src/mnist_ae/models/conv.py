@@ -6,11 +6,11 @@ import keras
 from keras import layers
 
 from mnist_ae.config import ConvParams, DenoiseParams
-from mnist_ae.models.base import IMAGE_SHAPE, assemble
+from mnist_ae.models.base import IMAGE_SHAPE, OUTPUT_DTYPE, assemble
 
 
-def conv3x3(filters: int, name: str, padding: str = "same", activation: str = "relu") -> layers.Conv2D:
-    return layers.Conv2D(filters, (3, 3), activation=activation, padding=padding, name=name)
+def conv3x3(filters: int, name: str, padding: str = "same", activation: str = "relu", **kwargs) -> layers.Conv2D:
+    return layers.Conv2D(filters, (3, 3), activation=activation, padding=padding, name=name, **kwargs)
 
 
 def build_conv(params: ConvParams, seed: int) -> keras.Model:
@@ -26,7 +26,7 @@ def build_conv(params: ConvParams, seed: int) -> keras.Model:
     x = layers.UpSampling2D(2)(conv3x3(f3, "deconv_1")(code_in))
     x = layers.UpSampling2D(2)(conv3x3(f2, "deconv_2")(x))
     x = layers.UpSampling2D(2)(conv3x3(f1, "deconv_3", padding="valid")(x))
-    outputs = conv3x3(1, "reconstruction", activation="sigmoid")(x)
+    outputs = conv3x3(1, "reconstruction", activation="sigmoid", dtype=OUTPUT_DTYPE)(x)
     decoder = keras.Model(code_in, outputs, name="decoder")
     return assemble(encoder, decoder, "conv")
 
@@ -42,6 +42,6 @@ def build_denoise(params: DenoiseParams, seed: int) -> keras.Model:
     code_in = keras.Input(code.shape[1:], name="code")
     x = layers.UpSampling2D(2)(conv3x3(f, "deconv_1")(code_in))
     x = layers.UpSampling2D(2)(conv3x3(f, "deconv_2")(x))
-    outputs = conv3x3(1, "reconstruction", activation="sigmoid")(x)
+    outputs = conv3x3(1, "reconstruction", activation="sigmoid", dtype=OUTPUT_DTYPE)(x)
     decoder = keras.Model(code_in, outputs, name="decoder")
     return assemble(encoder, decoder, "denoise")

@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from mnist_ae.config import DeepParams, DenseParams, SparseParams
-from mnist_ae.models.base import PIXELS, assemble
+from mnist_ae.models.base import OUTPUT_DTYPE, PIXELS, assemble
 
 
 def dense_encoder(widths: list[int], code_regularizer=None) -> keras.Model:
@@ -23,7 +23,7 @@ def dense_decoder(widths: list[int]) -> keras.Model:
     x = inputs
     for i, width in enumerate(reversed(widths[:-1]), start=1):
         x = layers.Dense(width, activation="relu", name=f"hidden_{i}")(x)
-    outputs = layers.Dense(PIXELS, activation="sigmoid", name="reconstruction")(x)
+    outputs = layers.Dense(PIXELS, activation="sigmoid", name="reconstruction", dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name="decoder")
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mnist_ae.config import VAEParams
-from mnist_ae.models.base import PIXELS
+from mnist_ae.models.base import OUTPUT_DTYPE, PIXELS
 
 PACKAGE = "mnist_ae"
 
@@ -64,7 +64,7 @@ class VAE(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.seed = seed
-        self.sampling = Sampling(seed=seed, name="z")
+        self.sampling = Sampling(seed=seed, name="z", dtype=OUTPUT_DTYPE)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.bce_tracker = keras.metrics.Mean(name="bce")  # per pixel, comparable with the other models
@@ -107,7 +107,11 @@ class VAE(keras.Model):
         inputs, targets = _inputs_and_targets(data)
         with tf.GradientTape() as tape:
             total, recon, kl = self.loss_terms(inputs, targets, training=True)
-        gradients = tape.gradient(total, self.trainable_weights)
+            # The gradients of every replica are summed, so each takes its share of the batch mean;
+            # scale_loss applies the loss scale of mixed float16 (a no-op otherwise).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total / replicas if replicas > 1 else total)
+        gradients = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._track(recon, kl)
 
@@ -151,13 +155,13 @@ def build_vae(params: VAEParams, seed: int) -> keras.Model:
     """784 -> 512 -> (z_mean, z_log_var) in 2-D; 2 -> 512 -> 784 sigmoid."""
     inputs = keras.Input((PIXELS,), name="pixels")
     h = layers.Dense(params.hidden, activation="relu", name="hidden")(inputs)
-    z_mean = layers.Dense(params.latent_dim, name="z_mean")(h)
-    z_log_var = layers.Dense(params.latent_dim, name="z_log_var")(h)
+    z_mean = layers.Dense(params.latent_dim, name="z_mean", dtype=OUTPUT_DTYPE)(h)
+    z_log_var = layers.Dense(params.latent_dim, name="z_log_var", dtype=OUTPUT_DTYPE)(h)  # exp() overflows in float16
     encoder = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
     code_in = keras.Input((params.latent_dim,), name="code")
     h = layers.Dense(params.hidden, activation="relu", name="hidden")(code_in)
-    outputs = layers.Dense(PIXELS, activation="sigmoid", name="reconstruction")(h)
+    outputs = layers.Dense(PIXELS, activation="sigmoid", name="reconstruction", dtype=OUTPUT_DTYPE)(h)
     decoder = keras.Model(code_in, outputs, name="decoder")
 
     vae = VAE(encoder, decoder, seed=seed, name="vae")
