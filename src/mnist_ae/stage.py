@@ -34,7 +34,9 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     try:
         main(sys.argv[1:])
         # One parsable line per stage; make bench reads it for wall time and peak memory.
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        # The stage or its largest child process (fetch runs pip); Linux reports KiB.
+        peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        peak_mib = peak_kib / 1024
         logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start, peak_mib)
     except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
