@@ -75,3 +75,21 @@ def test_candidates_benchmark_times_a_candidate_against_the_baseline(workspace):
               "--epochs", "1", "--repeats", "1")
     for candidate in ("spe8", "xla"):
         assert re.search(rf"^dense\s+{candidate}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+", out, flags=re.MULTILINE), out
+
+
+def test_readme_tables_flag_each_goal_from_the_measurements():
+    stage = {"seconds": 10.0, "peak_rss_mib": 900.0}
+    run = {"wall_seconds": 130.0, "fit_seconds": 100.0, "overhead": 1.3,
+           "stages": {"prepare": dict(stage), "train@dense": {**stage, "seconds": 110.0, "fit_seconds": 100.0},
+                      "figures": {**stage, "peak_rss_mib": 2100.0}}}
+    model = {"pipeline_images_per_s": 1000.0, "plain_images_per_s": 900.0, "ratio": 1.11, "pair_ratios": [1.1],
+             "training_mflops_per_image": 1.0, "share_of_peak": 0.1}
+    results = {"machine": "test", "peak_gflops": 100.0, "epochs": 1, "repeats": 1, "models": {"dense": model},
+               "startup": {"python_s": 0.01, "import_tensorflow_s": 3.0}, "noop_repro_s": 0.9,
+               "canonical_pipeline": run}
+    assert bench.overhead_split(run) == {"between stages": 0.0, "train stages besides fit": 10.0, "other stages": 20.0}
+    table = bench.markdown(results)
+    assert "| ratio A/B | ≥ 1.0 for every model | 1.11 at the lowest (dense) | yes |" in table
+    assert "| canonical pipeline overhead | ≤ 1.10 | 1.30 | **no** |" in table
+    assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, canonical) | **no** |" in table
+    assert "| canonical | 130 s | 100 s | 1.30 | 0 s | 10 s | 20 s |" in table

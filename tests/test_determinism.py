@@ -5,11 +5,14 @@ so equal weights, metrics and curves here mean run-to-run determinism, not a cac
 the session's `make tiny` repository and leaves it as it found it.
 """
 
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, dvc, sandbox_env
+from mnist_ae.sandbox import SAMPLE, sandbox_env
 
 from conftest import git
 
@@ -30,12 +33,16 @@ def two_runs(tiny_repo, tmp_path_factory):
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})  # the thread count make tiny ran with
     keep = tmp_path_factory.mktemp("runs")
     first, lock_before = snapshot(workdir, keep / "first"), (workdir / "dvc.lock").read_text()
-    forced = dvc(workdir, "repro", "-f", env=env, capture=True).stdout
-    assert "Running stage 'train@conv'" in forced and "Running stage 'train@vae'" in forced
+    # `make bench-canonical` is this rerun (dvc repro --force) plus its timing, so it runs it here.
+    bench_json = keep / "bench.json"
+    forced = subprocess.run([sys.executable, "benchmarks/bench.py", "--canonical", "--out", str(bench_json)],
+                            cwd=workdir, env=env, capture_output=True, text=True)
+    assert forced.returncode == 0, forced.stdout[-2000:] + forced.stderr[-2000:]
+    assert "Running stage 'train@conv'" in forced.stdout and "Running stage 'train@vae'" in forced.stdout
     second, lock_after = snapshot(workdir, keep / "second"), (workdir / "dvc.lock").read_text()
     changed = git(workdir, "status", "--porcelain").split()
     git(workdir, "commit", "-q", "--allow-empty", "-am", "dvc repro -f")  # test_pipeline starts from a clean tree
-    return first, second, (lock_before, lock_after, changed)
+    return first, second, (lock_before, lock_after, changed), json.loads(bench_json.read_text())
 
 
 def files(root, relative):
@@ -43,24 +50,33 @@ def files(root, relative):
 
 
 def test_forced_rerun_gives_an_identical_metrics_tree(two_runs):
-    first, second, _ = two_runs
+    first, second, *_ = two_runs
     assert files(first, "metrics") and files(first, "metrics") == files(second, "metrics")
 
 
 @pytest.mark.parametrize("relative", ["plots/train", "plots/robustness", "reports"])
 def test_forced_rerun_gives_identical_curves_and_tables(two_runs, relative):
-    first, second, _ = two_runs
+    first, second, *_ = two_runs
     assert files(first, relative) == files(second, relative)
 
 
 @pytest.mark.parametrize("name", ["conv", "vae", "dense", "denoise", "classifier"])
 def test_forced_rerun_gives_byte_identical_model_files(two_runs, name):
-    first, second, _ = two_runs
+    first, second, *_ = two_runs
     path = f"models/{name}.keras"
     assert (first / path).read_bytes() == (second / path).read_bytes()  # save_model pins Keras' save time
 
 
 def test_forced_rerun_changes_nothing_at_all(two_runs):
-    *_, (lock_before, lock_after, changed) = two_runs
+    *_, (lock_before, lock_after, changed), _ = two_runs
     assert changed == []
     assert lock_before == lock_after
+
+
+def test_the_canonical_benchmark_times_the_forced_rerun(two_runs):
+    *_, bench = two_runs
+    run = bench["canonical_pipeline"]
+    assert {"train@conv", "train@vae", "evaluate@dense", "report"} <= set(run["stages"])
+    fits = [stat["fit_seconds"] for stat in run["stages"].values() if "fit_seconds" in stat]
+    assert len(fits) == 6 and all(fit > 0 for fit in fits)  # one logged fit time per train stage
+    assert run["overhead"] == run["wall_seconds"] / run["fit_seconds"] > 1  # the rest of the pipeline costs too

@@ -121,3 +121,23 @@ def test_saved_models_are_byte_reproducible_and_load_back(tmp_path):
     for saved, original in zip(load(tmp_path / "first.keras").get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, original)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first.keras", "plain.keras", "second.keras"]
+
+
+def test_saved_models_number_shared_objects_by_order_not_memory_address(tmp_path):
+    """Layers sharing the global dtype policy are tied by a shared_object_id, which Keras takes from id()."""
+    import json
+    import re
+    import zipfile
+
+    import keras
+
+    from mnist_ae.io import save_model
+    from mnist_ae.models import load
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2), keras.layers.Dense(1)])
+    save_model(model, tmp_path / "model.keras")
+    config = zipfile.ZipFile(tmp_path / "model.keras").read("config.json").decode()
+    ids = [int(found) for found in re.findall(r'"shared_object_id": (\d+)', config)]
+    assert ids and set(ids) == set(range(len(set(ids))))  # 0, 1, ... rather than addresses
+    assert json.loads(config)["config"]["layers"]
+    assert load(tmp_path / "model.keras").count_params() == model.count_params()

@@ -49,6 +49,7 @@ def test_ci_runs_the_readme_test_command():
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m mnist_ae.sweep --param noise.factor --model denoise"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
+    (["bench-canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
     (["bench-determinism"], "python benchmarks/determinism.py"),
     (["bench-fail-fast"], "python benchmarks/fail_fast.py"),
 ])

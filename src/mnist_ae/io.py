@@ -9,7 +9,7 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -75,8 +75,20 @@ def write_json(path: Path | str, data: dict) -> None:
 
 
 # Keras stamps the save time into a .keras file (metadata.json's date_saved and the zip entry of
-# the weights); save_model pins both, so identical weights give an identical file.
+# the weights) and numbers shared objects (a dtype policy several layers use) by their memory
+# address in config.json; save_model pins all three, so identical weights give an identical file.
 PINNED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def renumber_shared_objects(config: Any, numbers: dict | None = None) -> Any:
+    """``config`` with each distinct ``shared_object_id`` replaced by its order of first appearance."""
+    numbers = {} if numbers is None else numbers
+    if isinstance(config, dict):
+        return {key: numbers.setdefault(value, len(numbers)) if key == "shared_object_id"
+                else renumber_shared_objects(value, numbers) for key, value in config.items()}
+    if isinstance(config, list):
+        return [renumber_shared_objects(item, numbers) for item in config]
+    return config
 
 
 def save_model(model: keras.Model, path: Path | str) -> None:
@@ -95,6 +107,8 @@ def save_model(model: keras.Model, path: Path | str) -> None:
                     metadata = json.loads(data)
                     metadata.pop("date_saved", None)
                     data = json.dumps(metadata).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(renumber_shared_objects(json.loads(data))).encode()
                 pinned = zipfile.ZipInfo(info.filename, date_time=PINNED_ZIP_TIME)
                 pinned.compress_type, pinned.external_attr = info.compress_type, info.external_attr
                 archive.writestr(pinned, data)
