@@ -63,7 +63,7 @@ sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of 
 bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (metrics/bench.json)
 	$(RUN) python benchmarks/bench.py
 
-bench-canonical: install  ## dvc repro --force in place (~30 min): canonical overhead and stage memory (metrics/bench.json)
+bench-canonical: install  ## dvc repro --force in place (~20 min): canonical overhead and stage memory (metrics/bench.json)
 	$(RUN) python benchmarks/bench.py --canonical
 
 bench-determinism: install  ## seconds per epoch with and without op determinism, per model (needs dvc repro noise)
