@@ -249,13 +249,17 @@ def tiny_pipeline() -> dict:
         return pipeline_run([executable(), "repro"], workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}))
 
 
+def fit_cell(stat: dict) -> str:
+    """A stage's fit seconds for a table: train stages have one, the rest show a dash."""
+    return f"{stat['fit_seconds']:.1f}" if "fit_seconds" in stat else "-"
+
+
 def print_pipeline(run: dict) -> None:
     print(f"wall: {run['wall_seconds']:.1f} s; models' fit: {run['fit_seconds']:.1f} s; "
           f"overhead (wall / fit): {run['overhead']:.2f}")
     print(f"{'stage':<18} {'seconds':>8} {'fit s':>7} {'peak RSS MiB':>13}")
     for stage, stat in run["stages"].items():
-        fit = f"{stat['fit_seconds']:.1f}" if "fit_seconds" in stat else "-"
-        print(f"{stage:<18} {stat['seconds']:>8.1f} {fit:>7} {stat['peak_rss_mib']:>13.0f}")
+        print(f"{stage:<18} {stat['seconds']:>8.1f} {fit_cell(stat):>7} {stat['peak_rss_mib']:>13.0f}")
 
 
 GOAL_OVERHEAD, GOAL_NOOP_S, GOAL_RSS_MIB = 1.10, 3.0, 2048  # the issue's goals
@@ -320,8 +324,8 @@ def markdown(results: dict) -> str:
             cells = []
             for run in runs.values():
                 stat = run["stages"].get(stage, {})
-                fit = f"{stat['fit_seconds']:.1f}" if "fit_seconds" in stat else "-"
-                cells += [f"{stat.get('seconds', float('nan')):.1f}", fit, f"{stat.get('peak_rss_mib', 0):,.0f} MiB"]
+                cells += [f"{stat.get('seconds', float('nan')):.1f}", fit_cell(stat),
+                          f"{stat.get('peak_rss_mib', 0):,.0f} MiB"]
             lines.append(f"| {stage} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
