@@ -67,7 +67,7 @@ def epoch_timer():
 def load_digits(name: str):
     """(params, model params, inputs, targets, validation inputs, validation targets) as the train stage reads them."""
     from mnist_ae.config import load_params
-    from mnist_ae.io import load_split
+    from mnist_ae.files import load_split
     from mnist_ae.paths import data_dir
 
     params = load_params()
@@ -90,7 +90,8 @@ def time_pipeline_fit(name: str, epochs: int, validate: bool = True, train_overr
     import keras
 
     from mnist_ae.models import build
-    from mnist_ae.training import compile_autoencoder, fit_autoencoder, seed_everything
+    from mnist_ae.runtime import seed_everything
+    from mnist_ae.training import compile_autoencoder, fit_autoencoder
 
     params, model_params, x, y, x_val, y_val = load_digits(name)
     train = dataclasses.replace(params.train, epochs=epochs + 1, **(train_overrides or {}))
@@ -354,7 +355,7 @@ def main() -> None:
 
     from mnist_ae.config import load_params
     from mnist_ae.dvc_cli import executable
-    from mnist_ae.io import load_split, read_json, write_json
+    from mnist_ae.files import load_split, read_json, write_json
     from mnist_ae.paths import data_dir
 
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"

@@ -3,7 +3,7 @@
 import logging
 
 from mnist_ae.config import load_params
-from mnist_ae.io import atomic_path, load_split, write_json
+from mnist_ae.files import atomic_path, load_split, write_json
 from mnist_ae.paths import data_dir, metrics_file, robustness_file
 from mnist_ae.stage import run_stage
 
@@ -16,9 +16,9 @@ def main(argv: list[str]) -> None:
     train, test = load_split(data_dir("clean"), "train"), load_split(data_dir("clean"), "test")
     noisy_test = load_split(data_dir("noisy"), "test").x
 
-    # TensorFlow starts only here (the probes share code with the models), once the params have passed.
-    from mnist_ae.evaluation import (evaluate_codec, fit_pca, floor_metrics, identity, mean_image_metrics,
-                                     pca_codec, robustness_curve)
+    # TensorFlow starts only here (the metrics use it), once the params have passed.
+    from mnist_ae.codecs import (evaluate_codec, fit_pca, floor_metrics, identity, mean_image_metrics, pca_codec,
+                                 robustness_curve)
 
     pca = pca_codec(fit_pca(train.x, params.baselines.pca_components, seed))
     curves = {

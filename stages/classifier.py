@@ -3,7 +3,7 @@
 import logging
 
 from mnist_ae.config import check_batch_fits, load_params
-from mnist_ae.io import load_split, save_model, write_json
+from mnist_ae.files import load_split, save_model, write_json
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file
 from mnist_ae.stage import run_stage
 
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
 
     # TensorFlow starts only here, once the params and data have passed their checks.
     from mnist_ae.classifier import accuracy, train_classifier
-    from mnist_ae.training import seed_everything
+    from mnist_ae.runtime import seed_everything
 
     seed_everything(params.base.seed)
     model = train_classifier(train, val, params.classifier)

@@ -4,7 +4,7 @@ import argparse
 import logging
 
 from mnist_ae.config import check_model_name, load_params
-from mnist_ae.io import atomic_path, load_split, write_json
+from mnist_ae.files import atomic_path, load_split, write_json
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file, model_file, robustness_file
 from mnist_ae.stage import run_stage
 
@@ -21,10 +21,11 @@ def main(argv: list[str]) -> None:
     noisy_test = load_split(data_dir("noisy"), "test").x
 
     # TensorFlow starts only here, once the params and data have passed their checks.
-    from mnist_ae.evaluation import evaluate_model, keras_codec, robustness_curve
+    from mnist_ae.codecs import robustness_curve
+    from mnist_ae.evaluation import evaluate_model, keras_codec
     from mnist_ae.models import load
 
-    model, classifier = load(model_file(name)), load(CLASSIFIER)
+    model, classifier = load(model_file(name), name), load(CLASSIFIER)
 
     metrics = evaluate_model(name, model, classifier, train, test, noisy_test, params.evaluate, params.base.seed)
     curve = robustness_curve(keras_codec(model).reconstruct, test.x, params.evaluate.robustness_factors,

@@ -6,7 +6,7 @@ import numpy as np
 
 from mnist_ae.config import load_params
 from mnist_ae.fetch import fetch_mnist
-from mnist_ae.io import atomic_path, write_json
+from mnist_ae.files import atomic_path, write_json
 from mnist_ae.paths import RAW_NPZ, RAW_PROVENANCE
 from mnist_ae.stage import run_stage
 

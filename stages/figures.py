@@ -8,8 +8,8 @@ import pandas as pd
 
 from mnist_ae import figures
 from mnist_ae.config import REFERENCE_ROWS, load_params
-from mnist_ae.data import rng_for
-from mnist_ae.io import atomic_dir, load_split, read_json, read_training_history
+from mnist_ae.noise import rng_for
+from mnist_ae.files import atomic_dir, load_split, read_json, read_training_history
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
 from mnist_ae.stage import run_stage
 
@@ -54,10 +54,11 @@ def main(argv: list[str]) -> None:
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
 
     # TensorFlow starts only here, once the params have passed their checks.
-    from mnist_ae.evaluation import SAMPLES_STREAM, keras_codec, sample_codes
+    from mnist_ae.codecs import SAMPLES_STREAM, sample_codes
+    from mnist_ae.evaluation import keras_codec
     from mnist_ae.models import code_shape, code_size, get_spec, load
 
-    models = {name: load(model_file(name)) for name in names}
+    models = {name: load(model_file(name), name) for name in names}
     cfg = drop_unsuitable_codes(cfg, {name: code_size(model) for name, model in models.items()})
     codecs = {name: keras_codec(model) for name, model in models.items()}
     metrics = {name: read_json(metrics_file(name)) for name in [*names, "pca", "mean_image"]}

@@ -3,8 +3,8 @@
 import logging
 
 from mnist_ae.config import load_params
-from mnist_ae.data import add_gaussian_noise, rng_for
-from mnist_ae.io import SPLITS, Split, atomic_dir, load_split, save_split
+from mnist_ae.noise import add_gaussian_noise, rng_for
+from mnist_ae.files import SPLITS, Split, atomic_dir, load_split, save_split
 from mnist_ae.paths import data_dir
 from mnist_ae.stage import run_stage
 

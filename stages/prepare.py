@@ -5,7 +5,7 @@ import logging
 from mnist_ae import ConfigError
 from mnist_ae.config import load_params
 from mnist_ae.data import KERAS_KEYS, check_keras_layout, scale, split_train_val
-from mnist_ae.io import Split, atomic_dir, load_npz, save_split
+from mnist_ae.files import Split, atomic_dir, load_npz, save_split
 from mnist_ae.paths import RAW_NPZ, data_dir
 from mnist_ae.stage import run_stage
 

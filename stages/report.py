@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from mnist_ae.config import load_params
-from mnist_ae.io import atomic_path, read_json, write_json
+from mnist_ae.files import atomic_path, read_json, write_json
 from mnist_ae.paths import RESULTS_TABLE, SUMMARY, metrics_file
 from mnist_ae.report import extras_table, key_metrics, results_table, splice_into_readme
 from mnist_ae.stage import run_stage

@@ -6,11 +6,11 @@ checkpoints live in .resume/, outside DVC's outputs, and are deleted once the mo
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from mnist_ae import ConfigError
 from mnist_ae.config import check_batch_fits, check_model_name, load_params
-from mnist_ae.io import atomic_dir, load_split, save_model
+from mnist_ae.files import atomic_dir, load_split, save_model
+from mnist_ae.models import check_module, get_spec
 from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
 from mnist_ae.stage import run_stage
 
@@ -24,6 +24,7 @@ def main(argv: list[str]) -> None:
     if name not in params.train.models:
         raise ConfigError(f"train.models.{name}: missing params block")
     model_params = params.train.models[name]
+    check_module(name, model_params)
     sources = {"inputs": (model_params.input, "train"), "targets": ("clean", "train"),
                "val_inputs": (model_params.input, "val"), "val_targets": ("clean", "val")}
     files = {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()}
@@ -33,11 +34,13 @@ def main(argv: list[str]) -> None:
     check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
     # TensorFlow starts only here, once every param and input has passed its checks.
-    from mnist_ae.training import TRAINING_SOURCES, Checkpoints, fingerprint, train_autoencoder
+    from mnist_ae.training import Checkpoints, fingerprint, project_sources, train_autoencoder
 
+    get_spec(name).family()  # imported now, so the fingerprint below covers its code
+    shared = [f.name for f in dataclasses.fields(params.train) if f.name != "models"]  # not the other models
     settings = {"seed": params.base.seed, "model": dataclasses.asdict(model_params),
-                "train": {k: v for k, v in dataclasses.asdict(params.train).items() if k != "models"}}
-    run = fingerprint(settings, [*dict.fromkeys(files.values()), Path(__file__), *TRAINING_SOURCES])
+                "train": {key: getattr(params.train, key) for key in shared}}
+    run = fingerprint(settings, [*dict.fromkeys(files.values()), *project_sources()])
     checkpoints = Checkpoints(resume_dir(name) / run)
     with atomic_dir(train_log_dir(name)) as log_dir:
         model = train_autoencoder(name, model_params, params.train, params.base.seed, splits, log_dir, checkpoints)

@@ -111,5 +111,5 @@ def test_dvc_overrides_drop_and_add_back_a_model(tmp_path):
     params_file.write_text((ROOT / "params.yaml").read_text())
     apply_overrides(str(params_file), ["~train.models.sparse"])
     assert "sparse" not in load_params(params_file).train.models
-    apply_overrides(str(params_file), ["+train.models.sparse={input: clean, code_size: 32, l1: 1e-4}"])
+    apply_overrides(str(params_file), ["+train.models.sparse={module: dense, input: clean, code_size: 32, l1: 1e-4}"])
     assert load_params(params_file).train.models["sparse"] == load_params(ROOT / "params.yaml").train.models["sparse"]

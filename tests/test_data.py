@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mnist_ae import DataError
-from mnist_ae.data import (add_gaussian_noise, check_keras_layout, content_sha256, restore_uint8, rng_for, scale,
-                           split_train_val)
+from mnist_ae.data import check_keras_layout, content_sha256, restore_uint8, scale, split_train_val
+from mnist_ae.noise import add_gaussian_noise, rng_for
 
 
 def test_noise_is_clipped_to_unit_range_and_actually_noisy():

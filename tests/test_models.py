@@ -7,7 +7,8 @@ import pytest
 from mnist_ae.config import MODEL_PARAMS, parse_params
 from mnist_ae.models import MODELS, build, code_shape, decoder_of, encoder_of, input_shape, load
 from mnist_ae.models.vae import kl_divergence
-from mnist_ae.training import as_model_input, make_optimizer
+from mnist_ae.models import as_model_input
+from mnist_ae.training import make_optimizer
 
 # The notebook's own model summaries.
 EXPECTED_PARAMS = {"dense": 50_992, "sparse": 50_992, "deep": 222_384, "conv": 4_385, "denoise": 28_353,

@@ -7,7 +7,8 @@ import numpy as np
 
 from mnist_ae.config import parse_params
 from mnist_ae.models import build
-from mnist_ae.training import EpochBatches, compile_autoencoder, fit_autoencoder, seed_everything
+from mnist_ae.runtime import seed_everything
+from mnist_ae.training import EpochBatches, compile_autoencoder, fit_autoencoder
 
 
 def one_pass(batches: EpochBatches, epoch: int) -> list[np.ndarray]:

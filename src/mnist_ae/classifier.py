@@ -7,8 +7,8 @@ import numpy as np
 from keras import layers
 
 from mnist_ae.config import ClassifierParams
-from mnist_ae.io import Split
-from mnist_ae.training import progress_verbosity
+from mnist_ae.files import Split
+from mnist_ae.runtime import progress_verbosity
 
 
 def build_classifier() -> keras.Model:

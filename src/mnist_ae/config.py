@@ -4,6 +4,9 @@ Every key is required and every unknown key is an error, so a typo never silentl
 to a default. Each failure is one :class:`ConfigError` whose message names the dotted key.
 Nothing here imports TensorFlow, so a bad param fails in a fraction of a second; the model
 blocks under ``train.models`` are typed here too, one dataclass per registered model.
+
+The typed params also record which keys a stage reads (:func:`read_keys`), so a test can check that
+each stage's ``params:`` in dvc.yaml lists exactly those (tests/test_stage_deps.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +24,62 @@ import yaml
 from mnist_ae import ConfigError
 
 PARAMS_FILE = Path("params.yaml")
+
+
+# Dotted keys read since load_params() returned; None until then, so parsing itself reads nothing.
+_read: set[str] | None = None
+
+
+def read_keys() -> set[str]:
+    """The params keys this process has read, e.g. {"base.seed", "train.models"} (stage.py records them).
+
+    A leaf read is its dotted key. Iterating ``train.models`` (which models there are) reads the key
+    ``train.models`` itself, which only declaring that whole section covers.
+    """
+    return set(_read or ())
+
+
+class Section:
+    """A params section whose field reads are recorded under its dotted path (see ``SECTION_PATHS``)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if _read is not None and not name.startswith("_") and not isinstance(value, (Section, ModelBlocks)):
+            path = SECTION_PATHS.get(type(self))
+            if path is not None and name in _FIELD_NAMES[type(self)]:
+                _read.add(f"{path}.{name}")
+        return value
+
+
+class ModelBlocks(Mapping):
+    """``train.models``: model name -> typed block. Listing the names reads ``train.models``;
+    looking one up reads nothing until one of its fields is read."""
+
+    def __init__(self, blocks: dict[str, Any]):
+        self._blocks = dict(blocks)
+
+    def _names_read(self) -> None:
+        if _read is not None:
+            _read.add("train.models")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._blocks[name]
+
+    def __contains__(self, name: object) -> bool:
+        if _read is not None:
+            _read.add(f"train.models.{name}")
+        return name in self._blocks
+
+    def __iter__(self) -> Iterator[str]:
+        self._names_read()
+        return iter(self._blocks)
+
+    def __len__(self) -> int:
+        self._names_read()
+        return len(self._blocks)
+
+    def __repr__(self) -> str:
+        return f"ModelBlocks({self._blocks!r})"
 
 
 def check(predicate: Callable[[Any], bool], requirement: str) -> dict:
@@ -36,12 +96,12 @@ def optional_positive() -> Any:
 
 
 @dataclass(frozen=True)
-class BaseParams:
+class BaseParams(Section):
     seed: int  # every random draw in every stage derives from this
 
 
 @dataclass(frozen=True)
-class FetchParams:
+class FetchParams(Section):
     local_path: str | None  # Keras-layout mnist.npz for air-gapped machines; $MNIST_NPZ wins
     url: str  # Keras' own copy of MNIST
     url_sha256: str
@@ -52,14 +112,14 @@ class FetchParams:
 
 
 @dataclass(frozen=True)
-class PrepareParams:
+class PrepareParams(Section):
     val_fraction: float = field(metadata=check(lambda v: 0 < v < 1, "in (0, 1)"))
     train_subset: int | None = optional_positive()  # first N of the 60,000; null keeps all
     test_subset: int | None = optional_positive()  # first N of the 10,000; null keeps all
 
 
 @dataclass(frozen=True)
-class NoiseParams:
+class NoiseParams(Section):
     factor: float = field(metadata=check(lambda v: v >= 0, ">= 0"))
 
 
@@ -70,7 +130,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype polic
 
 
 @dataclass(frozen=True)
-class TrainParams:
+class TrainParams(Section):
     epochs: int = positive()
     batch_size: int = positive()  # must not exceed the training set
     optimizer: str = field(metadata=check(lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"))
@@ -79,7 +139,7 @@ class TrainParams:
     steps_per_execution: int = positive()  # batches per call into TensorFlow; same weights, less overhead
     strategy: str = field(metadata=check(lambda v: v in STRATEGIES, f"one of {STRATEGIES}"))
     precision: str = field(metadata=check(lambda v: v in PRECISIONS, f"one of {PRECISIONS}"))  # mixed: GPU runs
-    models: dict[str, Any]  # model name -> its block, typed by MODEL_PARAMS
+    models: Mapping[str, Any]  # model name -> its block, typed by MODEL_PARAMS (a ModelBlocks)
 
 
 # The model blocks: each registered model (mnist_ae.models.MODELS) has one params class here.
@@ -87,7 +147,10 @@ MODEL_INPUTS = ("clean", "noisy")
 
 
 @dataclass(frozen=True)
-class ModelParams:
+class ModelParams(Section):
+    # The module under src/mnist_ae/models that builds it; dvc.yaml declares that file as the model's code.
+    # It must match the registry (mnist_ae.models.MODELS), which the train stage checks.
+    module: str
     # Which prepared digits the model is fed in training (data/<input>); targets are always clean.
     input: str = field(metadata=check(lambda v: v in MODEL_INPUTS, f"one of {MODEL_INPUTS}"))
 
@@ -136,18 +199,18 @@ MODEL_PARAMS: dict[str, type[ModelParams]] = {
 
 
 @dataclass(frozen=True)
-class BaselinesParams:
+class BaselinesParams(Section):
     pca_components: int = positive()
 
 
 @dataclass(frozen=True)
-class ClassifierParams:
+class ClassifierParams(Section):
     epochs: int = positive()
     batch_size: int = positive()
 
 
 @dataclass(frozen=True)
-class EvaluateParams:
+class EvaluateParams(Section):
     probe_train_size: int = positive()  # training codes the probes are fitted on
     knn_neighbors: int = positive()
     n_generated: int = positive()  # random-code samples scored by the classifier
@@ -158,7 +221,7 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
-class FiguresParams:
+class FiguresParams(Section):
     n_digits: int = positive()  # digits per reconstruction row
     code_images: list[str]  # models whose codes are drawn as images (§1.11)
     denoising: list[str]  # models drawn as original / noisy / denoised rows (§1.13)
@@ -171,7 +234,7 @@ class FiguresParams:
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(Section):
     base: BaseParams
     fetch: FetchParams
     prepare: PrepareParams
@@ -181,6 +244,16 @@ class Params:
     classifier: ClassifierParams
     evaluate: EvaluateParams
     figures: FiguresParams
+
+
+# The dotted path of each section class, for recording reads; each model has a class of its own.
+SECTION_PATHS: dict[type, str] = {
+    **{typing.get_type_hints(Params)[f.name]: f.name for f in dataclasses.fields(Params)},
+    **{cls: f"train.models.{name}" for name, cls in MODEL_PARAMS.items()},
+}
+assert len(set(MODEL_PARAMS.values())) == len(MODEL_PARAMS), "each model needs a params class of its own"
+_FIELD_NAMES: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SECTION_PATHS}
 
 
 def parse_dataclass(cls: type, data: Any, where: str) -> Any:
@@ -221,7 +294,7 @@ def coerce(annotation: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {value!r}")
         return [coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or annotation is Any:
+    if origin in (dict, Mapping) or annotation is Any:
         return value  # typed later by its owner (the model registry)
     # bool is an int subclass in Python; 'epochs: true' is a typo, not 1.
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -249,7 +322,7 @@ def parse_params(raw: Any) -> Params:
     models = params.train.models
     if not isinstance(models, dict) or not models:
         raise ConfigError("train.models must be a non-empty mapping of model name to params")
-    typed = {name: parse_model_params(name, block) for name, block in models.items()}
+    typed = ModelBlocks({name: parse_model_params(name, block) for name, block in models.items()})
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, models=typed))
     _check_figure_models(params)
     return params
@@ -296,4 +369,13 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
         raise ConfigError(f"{path}: file not found (run from the repository root)") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return parse_params(raw)
+    params = parse_params(raw)
+    _start_recording()
+    return params
+
+
+def _start_recording() -> None:
+    """From here on, reads of params fields are recorded; reads made while validating are not."""
+    global _read
+    if _read is None:
+        _read = set()

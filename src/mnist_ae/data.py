@@ -1,4 +1,4 @@
-"""Pure data functions: MNIST layout checks, scaling, the train/validation split and noise."""
+"""Pure data functions: MNIST layout checks, content hashing, scaling and the train/validation split."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from mnist_ae import DataError
-from mnist_ae.io import Split
+from mnist_ae.files import Split
 
 KERAS_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SIDE = 28
@@ -53,14 +53,3 @@ def split_train_val(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
 
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_fraction, random_state=seed)
     return Split(x_train, y_train), Split(x_val, y_val)
-
-
-def add_gaussian_noise(x: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
-    """Notebook §1.12: x + factor * N(0, 1), clipped to [0, 1]."""
-    noisy = x + factor * rng.standard_normal(x.shape, dtype=np.float32)
-    return np.clip(noisy, 0.0, 1.0).astype(np.float32)
-
-
-def rng_for(seed: int, *stream: int) -> np.random.Generator:
-    """An independent, reproducible generator for one use of the base seed."""
-    return np.random.default_rng([seed, *stream])

@@ -1,45 +1,18 @@
-"""Score any encoder/decoder pair, a trained autoencoder or the PCA baseline, on the test set."""
+"""Score a trained Keras autoencoder: wrap it as a Codec, add generation quality and its family's extras."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Callable
-
 import keras
 import numpy as np
-import pandas as pd
-from sklearn.decomposition import PCA
 
+from mnist_ae.codecs import SAMPLES_STREAM, Codec, evaluate_codec, sample_codes
 from mnist_ae.config import EvaluateParams
-from mnist_ae.data import add_gaussian_noise, rng_for
-from mnist_ae.io import Split
-from mnist_ae.metrics import denoising_metrics, generation_quality, probe_accuracies, reconstruction_metrics
-from mnist_ae.models import code_shape, decoder_of, encoder_of, get_spec
-from mnist_ae.training import as_model_input
+from mnist_ae.files import Split
+from mnist_ae.metrics import generation_quality
+from mnist_ae.models import as_model_input, code_shape, decoder_of, encoder_of, extra_metrics, get_spec
+from mnist_ae.noise import rng_for
 
-log = logging.getLogger(__name__)
-
-PIXELS = 784
 PREDICT_BATCH = 1000  # 2,500 measured ~1.6x faster for the denoiser alone but raised its stage to 2.2 GiB
-ROBUSTNESS_STREAM = 7  # rng stream for the sweep: every model sees the same noisy digits
-PROBE_STREAM = 8
-SAMPLES_STREAM = 9
-
-
-@dataclass(frozen=True)
-class Codec:
-    """Images (n, 28, 28) <-> flat codes (n, code_size)."""
-
-    encode: Callable[[np.ndarray], np.ndarray]
-    decode: Callable[[np.ndarray], np.ndarray]
-    code_size: int
-    param_count: int
-    # Images to reconstructions in one pass, where the codec has one (a Keras autoencoder does).
-    encode_decode: Callable[[np.ndarray], np.ndarray] | None = None
-
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        return self.encode_decode(images) if self.encode_decode else self.decode(self.encode(images))
 
 
 def keras_codec(model: keras.Model) -> Codec:
@@ -62,64 +35,6 @@ def keras_codec(model: keras.Model) -> Codec:
     return Codec(encode, decode, int(np.prod(shape)), model.count_params(), encode_decode)
 
 
-def fit_pca(train_images: np.ndarray, components: int, seed: int) -> PCA:
-    return PCA(n_components=components, random_state=seed).fit(train_images.reshape(len(train_images), -1))
-
-
-def pca_codec(pca: PCA) -> Codec:
-    def decode(codes):
-        return np.clip(pca.inverse_transform(codes), 0.0, 1.0).reshape(-1, 28, 28).astype(np.float32)
-
-    param_count = pca.components_.size + pca.mean_.size
-    return Codec(lambda x: pca.transform(x.reshape(len(x), -1)), decode, pca.n_components_, param_count)
-
-
-def sample_codes(prior: str, shape: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
-    """Random codes: uniform in [0, 1) as notebook §1.6 does, or the VAE's N(0, I) prior."""
-    if prior == "uniform":
-        return rng.random((n, *shape), dtype=np.float32)
-    if prior == "normal":
-        return rng.standard_normal((n, *shape), dtype=np.float32)
-    raise ValueError(f"unknown code prior {prior!r}")
-
-
-def robustness_curve(reconstruct: Callable[[np.ndarray], np.ndarray], clean: np.ndarray,
-                     factors: list[float], seed: int) -> pd.DataFrame:
-    """PSNR and SSIM of ``reconstruct(noisy)`` against the clean digits, per noise factor."""
-    rows = []
-    for i, factor in enumerate(factors):
-        log.info("robustness sweep %d/%d: noise factor %.2f", i + 1, len(factors), factor)
-        noisy = add_gaussian_noise(clean, factor, rng_for(seed, ROBUSTNESS_STREAM, i))
-        scores = reconstruction_metrics(clean, reconstruct(noisy))
-        rows.append({"noise_factor": factor, "psnr_db": scores["psnr_db"], "ssim": scores["ssim"]})
-    return pd.DataFrame(rows)
-
-
-def identity(images: np.ndarray) -> np.ndarray:
-    return images
-
-
-def evaluate_codec(codec: Codec, train: Split, test: Split, noisy_test: np.ndarray,
-                   probe_train_size: int, knn_neighbors: int, seed: int) -> dict:
-    """The metrics every codec gets: size, test reconstruction, noisy-input reconstruction, probes."""
-    probe_rows = rng_for(seed, PROBE_STREAM).permutation(len(train.x))[:probe_train_size]
-    probe_train = Split(train.x[probe_rows], train.y[probe_rows])
-    log.info("reconstructing %d clean and %d noisy test digits", len(test.x), len(noisy_test))
-    test_codes = codec.encode(test.x)  # once: decoded here, probed below
-    test_scores = reconstruction_metrics(test.x, codec.decode(test_codes))
-    noisy_scores = denoising_metrics(test.x, noisy_test, codec.reconstruct(noisy_test))
-    log.info("fitting latent probes on %d training codes", len(probe_rows))
-    probe_scores = probe_accuracies(codec.encode(probe_train.x), probe_train.y, test_codes, test.y, knn_neighbors)
-    return {
-        "params": codec.param_count,
-        "code_size": codec.code_size,
-        "compression": PIXELS / codec.code_size,
-        "test": test_scores,
-        "noisy_test": noisy_scores,
-        "probe": probe_scores,
-    }
-
-
 def evaluate_model(name: str, model: keras.Model, classifier: keras.Model, train: Split, test: Split,
                    noisy_test: np.ndarray, evaluate_params: EvaluateParams, seed: int) -> dict:
     """All test metrics of one registered model: the shared ones, generation and its extras."""
@@ -131,18 +46,7 @@ def evaluate_model(name: str, model: keras.Model, classifier: keras.Model, train
     samples = codec.decode(codes)
     probabilities = classifier.predict(samples[..., None], batch_size=PREDICT_BATCH, verbose=0)
     metrics["generation"] = generation_quality(probabilities, evaluate_params.confidence_threshold)
-    if spec.extra_metrics is not None:
-        metrics[name] = spec.extra_metrics(model, test.x)
+    extras = extra_metrics(name, model, test.x)
+    if extras is not None:
+        metrics[name] = extras
     return metrics
-
-
-def floor_metrics(test: Split) -> dict:
-    """BCE(x, x): the lowest BCE any model can reach, above zero because pixels are not binary."""
-    flat = test.x.reshape(len(test.x), -1)
-    return {"test": {"bce_nats": float(keras.losses.BinaryCrossentropy()(flat, flat))}}
-
-
-def mean_image_metrics(train: Split, test: Split) -> dict:
-    """The trivial baseline: every test digit 'reconstructed' as the mean training image."""
-    mean_image = train.x.mean(axis=0, keepdims=True)
-    return {"test": reconstruction_metrics(test.x, np.repeat(mean_image, len(test.x), axis=0))}

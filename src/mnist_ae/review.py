@@ -27,7 +27,7 @@ import yaml
 from mnist_ae import StudyError, dvc_cli
 from mnist_ae.config import PARAMS_FILE
 from mnist_ae.dvc_cli import dotted
-from mnist_ae.io import atomic_dir, atomic_path
+from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, METRICS_DIR
 from mnist_ae.report import key_metrics
 

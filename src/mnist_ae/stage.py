@@ -1,23 +1,66 @@
-"""What every stage script shares: logging, and one clear error line instead of a traceback."""
+"""What every stage script shares: logging, signals, and one clear error line instead of a traceback.
+
+This module is plumbing: it decides how a stage reports and exits, never what it writes, so the
+stages' code deps in dvc.yaml leave it out (tests/test_stage_deps.py lists the exemptions).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from mnist_ae import StudyError
 
 DEBUG_ENV = "MNIST_AE_DEBUG"  # set to 1 for the full traceback of a StudyError
+# Set to a directory: each stage that succeeds writes there the project files it imported and the
+# params keys it read (tests/test_stage_deps.py checks them against dvc.yaml).
+RECORD_ENV = "MNIST_AE_RECORD_DEPS"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _interrupt(signum, frame) -> None:
-    """SIGTERM (dvc's own stop, a scheduler) unwinds like Ctrl-C, through every atomic write's cleanup."""
+    """A stop signal unwinds like Ctrl-C, through every atomic write's cleanup."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def handle_stop_signals() -> None:
+    """SIGINT (Ctrl-C, ``dvc queue kill``) and SIGTERM (dvc's own stop, a scheduler) end the stage.
+
+    Installed explicitly for both: a process started from a background shell (cron, nohup, a queue
+    worker) inherits SIGINT as ignored, and Python keeps an inherited SIG_IGN.
+    """
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _interrupt)
+
+
+def imported_project_files(root: Path) -> list[str]:
+    """The ``.py`` files under ``root`` that this process imported, relative and sorted."""
+    root = root.resolve()
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py"):
+            resolved = Path(path).resolve()
+            if resolved.is_relative_to(root):
+                files.add(resolved.relative_to(root).as_posix())
+    return sorted(files)
+
+
+def record_dependencies(directory: Path) -> None:
+    """Write ``<directory>/<script>[@<arg>].json``: the argv, imported project files and params read."""
+    from mnist_ae.config import read_keys
+
+    name = Path(sys.argv[0]).stem + "".join(f"@{arg}" for arg in sys.argv[1:])
+    record = {"argv": sys.argv, "files": imported_project_files(Path.cwd()), "params": sorted(read_keys())}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
@@ -29,10 +72,12 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Keras' predict retraces once per new batch shape; TensorFlow's warning about it is noise here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    signal.signal(signal.SIGTERM, _interrupt)
+    handle_stop_signals()
     start = time.perf_counter()
     try:
         main(sys.argv[1:])
+        if os.environ.get(RECORD_ENV):
+            record_dependencies(Path(os.environ[RECORD_ENV]))
         # One parsable line per stage; make bench reads it for wall time and peak memory.
         # The stage or its largest child process (fetch runs pip); Linux reports KiB.
         peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mnist_ae import StudyError, dvc_cli
 from mnist_ae.dvc_cli import dotted
-from mnist_ae.io import atomic_path
+from mnist_ae.files import atomic_path
 
 log = logging.getLogger("sweep")
 

@@ -26,8 +26,9 @@ from dvclive.keras import DVCLiveCallback
 
 from mnist_ae import TrainingDiverged
 from mnist_ae.config import ModelParams, TrainParams
-from mnist_ae.io import atomic_dir
-from mnist_ae.models import build, input_shape, load
+from mnist_ae.files import atomic_dir
+from mnist_ae.models import as_model_input, build, load
+from mnist_ae.runtime import progress_verbosity, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,6 @@ log = logging.getLogger(__name__)
 # notebook relied on Keras 2's default of 1.0.
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "adadelta": 1.0}
 OPTIMIZER_CLASSES = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
-
-# The code a checkpoint depends on: change any of it and old checkpoints no longer apply.
-TRAINING_SOURCES = (Path(__file__), *sorted((Path(__file__).parent / "models").glob("*.py")))
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and Keras; optionally make TensorFlow's kernels deterministic."""
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -68,16 +59,6 @@ def make_optimizer(name: str, learning_rate: float | None) -> keras.optimizers.O
 
 def learning_rate_of(optimizer: str, learning_rate: float | None) -> float:
     return DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
-
-
-def as_model_input(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Reshape (n, 28, 28) digits to what the model takes: (n, 784) or (n, 28, 28, 1)."""
-    return images.reshape((-1, *input_shape(model)))
-
-
-def progress_verbosity() -> int:
-    """A live progress bar on a terminal, one line per epoch in logs."""
-    return 1 if sys.stdout.isatty() else 2
 
 
 def compile_autoencoder(model: keras.Model, params: TrainParams) -> None:
@@ -241,6 +222,18 @@ class SaveCheckpoint(keras.callbacks.Callback):
         self.checkpoints.save(epoch + 1, self.model, self.log_dir)
 
 
+def project_sources() -> list[Path]:
+    """The project's Python files this process has imported (library and stage script), sorted.
+
+    A checkpoint fingerprints these: change any code the run executes and old checkpoints no longer
+    apply, while an edit to another model's module leaves them valid.
+    """
+    root = Path(__file__).resolve().parents[2]
+    loaded = {Path(module.__file__).resolve() for module in list(sys.modules.values())
+              if getattr(module, "__file__", None)}
+    return sorted(path for path in loaded if path.is_relative_to(root) and path.suffix == ".py")
+
+
 def fingerprint(settings: dict, files: list[Path]) -> str:
     """A short hash of a run's settings and the bytes of the files it depends on."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -278,7 +271,7 @@ def train_autoencoder(
         else:
             first_epoch, snapshot = latest
             log.info("resuming %s after epoch %d of %d from %s", name, first_epoch, params.epochs, snapshot)
-            model = load(snapshot / "model.keras")  # weights and optimizer state
+            model = load(snapshot / "model.keras", name)  # weights and optimizer state
             shutil.copytree(snapshot / "log", log_dir, dirs_exist_ok=True)
         log.info("training %s on %d digits, validating on %d, %d replica(s) of %s, %s", name,
                  len(splits["inputs"]), len(splits["val_inputs"]), strategy.num_replicas_in_sync,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mnist_ae import DataError
-from mnist_ae.io import Split, atomic_dir, atomic_path, load_split, save_split
+from mnist_ae.files import Split, atomic_dir, atomic_path, load_split, save_split
 
 
 def digest(path):
@@ -105,7 +105,7 @@ def test_saved_models_are_byte_reproducible_and_load_back(tmp_path):
     """Keras stamps the save time into .keras files; save_model pins it, so DVC hashes stay put."""
     import keras
 
-    from mnist_ae.io import save_model
+    from mnist_ae.files import save_model
     from mnist_ae.models import load
 
     keras.utils.set_random_seed(0)
@@ -131,7 +131,7 @@ def test_saved_models_number_shared_objects_by_order_not_memory_address(tmp_path
 
     import keras
 
-    from mnist_ae.io import save_model
+    from mnist_ae.files import save_model
     from mnist_ae.models import load
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2), keras.layers.Dense(1)])
