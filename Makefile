@@ -11,7 +11,7 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install repro quick tiny test readme dag report sweep exp-table sweep-plot bench \
+.PHONY: help install repro quick tiny test check readme docs dag report sweep exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
@@ -37,14 +37,20 @@ tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary c
 test: install  ## the test suite, including a tiny end-to-end dvc repro
 	$(BIN)/pytest
 
+check: install  ## fail if committed results (dvc.lock, metrics, plots, reports) do not match the code and params
+	$(RUN) python -m mnist_ae.tools.check
+
 readme: install  ## copy reports/results.md into README.md's results section
 	$(BIN)/python stages/report.py --readme README.md
+
+docs: install  ## regenerate docs/reruns.md ("what reruns when you change what") from dvc.yaml
+	$(BIN)/python -m mnist_ae.tools.reruns --write docs/reruns.md
 
 dag: install  ## print the stage graph as markdown
 	$(BIN)/dvc dag --md
 
-report: install  ## review committed results against BASE (default main) into report.md
-	$(RUN) python -m mnist_ae.review --base $(BASE) --out report.md
+report: install  ## review committed results against BASE (default main) into report.md; ALLOW_STALE=1 for a draft
+	$(RUN) python -m mnist_ae.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
 
 # Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
 # own copy of the library rather than this checkout's (which may change while the queue runs).

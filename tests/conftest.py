@@ -37,19 +37,27 @@ def git(workdir, *args) -> str:
                           cwd=workdir, check=True, capture_output=True, text=True).stdout
 
 
+def stage_records_of(workdir: Path) -> Path:
+    """Where the tiny run's stages record what they imported and read (mnist_ae.stage.RECORD_ENV)."""
+    return workdir.parent / f"{workdir.name}-stage-records"
+
+
 @pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
 
-    Returns the repository and the run's output (stdout and stderr interleaved). test_benchmarks
+    Returns the repository and the run's output (stdout and stderr interleaved); each stage also
+    records the project files it imported and the params it read (stage_records_of). test_benchmarks
     times a no-op `dvc repro` on it, test_determinism reruns it with `dvc repro -f` and
     checks that nothing changed; test_pipeline then builds experiments on it.
     """
     from mnist_ae.sandbox import sandbox_env
+    from mnist_ae.stage import RECORD_ENV
 
     workdir = tmp_path_factory.mktemp("repo")
+    env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
     result = subprocess.run([sys.executable, "-m", "mnist_ae.sandbox", "--tiny", "--dir", str(workdir)], cwd=ROOT,
-                            env=sandbox_env(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")

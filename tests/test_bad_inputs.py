@@ -62,6 +62,8 @@ PARAM_CASES = [
      "train.models.transformer: unknown model; known models: dense"),
     ("no-models", "train.models", {}, "noise", "train.models must be a non-empty mapping"),
     ("bad-model-input", "train.models.dense.input", "dirty", "noise", "train.models.dense.input must be"),
+    ("wrong-model-module", "train.models.dense.module", "conv", "train",
+     "train.models.dense.module must be 'dense' (the module that builds dense), got 'conv'"),
     ("zero-subset", "prepare.train_subset", 0, "prepare", "prepare.train_subset must be null or >= 1, got 0"),
     ("unknown-figure-model", "figures.samples", ["gan"], "figures", "figures.samples: 'gan' is not one of"),
     ("empty-robustness", "evaluate.robustness_factors", [], "evaluate",
@@ -89,7 +91,7 @@ def assert_fails_cleanly(result, expected, workdir, before):
 @pytest.mark.parametrize("case, path, value, stage, expected", PARAM_CASES, ids=[c[0] for c in PARAM_CASES])
 def test_bad_param(tmp_path, raw_params, case, path, value, stage, expected):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(raw_params, path, value)))
-    args = [f"{stage}.py", *(["dense"] if stage == "evaluate" else [])]
+    args = [f"{stage}.py", *(["dense"] if stage in ("evaluate", "train") else [])]
     before = listing(tmp_path)
     assert_fails_cleanly(run(args, tmp_path), expected, tmp_path, before)
 

@@ -113,3 +113,31 @@ def test_dvc_overrides_drop_and_add_back_a_model(tmp_path):
     assert "sparse" not in load_params(params_file).train.models
     apply_overrides(str(params_file), ["+train.models.sparse={module: dense, input: clean, code_size: 32, l1: 1e-4}"])
     assert load_params(params_file).train.models["sparse"] == load_params(ROOT / "params.yaml").train.models["sparse"]
+
+
+def test_the_typed_params_record_what_a_stage_reads(monkeypatch):
+    """Validation reads every key but records none; afterwards each field read is recorded by its dotted key."""
+    import dataclasses
+
+    from mnist_ae import config
+
+    monkeypatch.setattr(config, "_read", None)
+    params = load_params(ROOT / "params.yaml")
+    assert config.read_keys() == set()
+    params.noise.factor
+    params.train.models["vae"].latent_dim
+    assert config.read_keys() == {"noise.factor", "train.models.vae.latent_dim"}
+    assert "conv" in params.train.models and config.read_keys() >= {"train.models.conv"}
+    assert "train.models" not in config.read_keys()  # one model's block is not the list of models
+    list(params.train.models)
+    assert "train.models" in config.read_keys()
+    dataclasses.replace(params.figures, n_digits=3).manifold_size  # a copy keeps recording
+    assert {"figures.manifold_size", "figures.samples"} <= config.read_keys()
+
+
+def test_each_model_names_the_module_the_registry_builds_it_with(raw_params):
+    """dvc.yaml declares src/mnist_ae/models/<module>.py from this param, so it must be the right file."""
+    for name, block in raw_params["train"]["models"].items():
+        assert block["module"] == MODELS[name].module, name
+        assert MODELS[name].source.is_file(), name
+        assert hasattr(MODELS[name].family(), MODELS[name].builder), name

@@ -1,12 +1,16 @@
-"""A training stage stopped mid-run leaves nothing that looks valid, and dvc repro then finishes it."""
+"""A training stage stopped mid-run leaves nothing that looks valid, however it was started (a terminal, a
+background shell, a detached `dvc queue` worker), and dvc repro then finishes it."""
 
+import json
 import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from mnist_ae import dvc_cli
 from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, apply_overrides, dvc, prepare_sandbox, sandbox_env
 
 from conftest import ROOT
@@ -23,10 +27,17 @@ def data_ready(tmp_path_factory):
     return workdir, env
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_interrupted_training_leaves_no_output(data_ready, sig):
+def ignore_sigint():
+    """What a background shell (cron, nohup, ``cmd &``) does to the commands it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig, parent", [(signal.SIGTERM, None), (signal.SIGINT, None),
+                                         (signal.SIGINT, ignore_sigint), (signal.SIGTERM, ignore_sigint)],
+                         ids=["SIGTERM", "SIGINT", "SIGINT-from-background-shell", "SIGTERM-from-background-shell"])
+def test_interrupted_training_leaves_no_output(data_ready, sig, parent):
     workdir, env = data_ready
-    stage = subprocess.Popen([sys.executable, "stages/train.py", "conv"], cwd=workdir, env=env,
+    stage = subprocess.Popen([sys.executable, "stages/train.py", "conv"], cwd=workdir, env=env, preexec_fn=parent,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in stage.stdout:  # Keras prints one summary line per finished epoch
         if re.match(r"\d+/\d+ - ", line):
@@ -47,3 +58,44 @@ def test_dvc_repro_then_completes_the_stage(data_ready):
     dvc(workdir, "repro", "train@conv", env=env, capture=True)
     assert (workdir / "models" / "conv.keras").is_file()
     assert "up to date" in dvc(workdir, "status", "train@conv", env=env, capture=True).stdout
+
+
+def queue_log(workdir, env, name):
+    return subprocess.run([dvc_cli.executable(), "queue", "logs", name], cwd=workdir, env=env,
+                          capture_output=True, text=True).stdout
+
+
+def wait_until(predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(1)
+    pytest.fail(f"{what} did not happen within {timeout_s} s")
+
+
+def test_dvc_queue_kill_stops_a_queued_training_promptly(data_ready):
+    """`dvc queue kill` sends SIGINT; the worker runs detached, started here with SIGINT ignored."""
+    workdir, env = data_ready
+    env = {**env, "MNIST_AE_THREADS": "1", "PYTHONPATH": "src"}
+    dvc(workdir, "exp", "run", "--queue", "-n", "to-kill", "-S", "train.epochs=5000", env=env, capture=True)
+    # Not captured: the worker outlives `dvc queue start` and would hold its pipes open.
+    subprocess.run([dvc_cli.executable(), "queue", "start", "-j", "1"], cwd=workdir, env=env, check=True,
+                   preexec_fn=ignore_sigint, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: re.search(r"Running stage 'train@\w+'(?s:.*)Epoch 3/", queue_log(workdir, env, "to-kill")),
+               300, "the queued training's third epoch")
+    killed_at = time.monotonic()
+    dvc(workdir, "queue", "kill", "to-kill", env=env, capture=True)
+    status = lambda: dvc(workdir, "queue", "status", env=env, capture=True).stdout  # noqa: E731
+    stopped_at = wait_until(lambda: re.search(r"to-kill\s.*Failed", status()), 120, "the experiment's failure")
+    assert stopped_at - killed_at < 60
+
+    log = queue_log(workdir, env, "to-kill")
+    stage = re.findall(r"Running stage 'train@(\w+)'", log)[-1]
+    assert "error: interrupted by SIGINT" in log and "Traceback" not in log
+    info = json.loads(next((workdir / ".dvc" / "tmp" / "exps" / "run").glob("*/*.run")).read_text())
+    assert info["name"] == "to-kill" and info["result_ref"] is None  # no experiment commit with results
+    workspace = workdir / ".dvc" / "tmp" / "exps" / info["root_dir"].rsplit("/", 1)[-1]
+    for leftover in (workspace / "models" / f"{stage}.keras", workspace / "plots" / "train" / stage):
+        assert not leftover.exists(), leftover
+    assert not [p for p in workspace.rglob("*partial*") if ".dvc" not in p.parts and ".git" not in p.parts]

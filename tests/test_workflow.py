@@ -14,6 +14,7 @@ TESTED_COMMANDS = {
     "bash .ci/run": "the suite itself, via the README's test command",
     "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.sandbox --tiny",
     "make report": "test_pipeline.py: the review fixture runs python -m mnist_ae.review",
+    "make check": "test_stale_guard.py runs python -m mnist_ae.tools.check on fresh and edited clones",
 }
 POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
 
@@ -48,6 +49,9 @@ def test_ci_runs_the_readme_test_command():
     (["report", "BASE=origin/main"], "python -m mnist_ae.review --base origin/main --out report.md"),
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m mnist_ae.sweep --param noise.factor --model denoise"),
+    (["check"], "python -m mnist_ae.tools.check"),
+    (["report", "BASE=main", "ALLOW_STALE=1"], "python -m mnist_ae.review --base main --out report.md --allow-stale"),
+    (["docs"], "python -m mnist_ae.tools.reruns --write docs/reruns.md"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
     (["bench-canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
     (["bench-determinism"], "python benchmarks/determinism.py"),

@@ -10,7 +10,9 @@
 - the path of the ``dvc plots diff`` HTML, and the full ``dvc metrics diff`` folded away.
 
 It reads committed files only (git for the base, the working tree for the head), so it needs no
-DVC remote and no training.
+DVC remote and no training. It first checks that the head's results are current (``make check``):
+a review of stale results would report "same" for a change nobody reran. ``--allow-stale`` writes a
+draft anyway, with the stale stages named at its top.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mnist_ae.dvc_cli import dotted
 from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, METRICS_DIR
 from mnist_ae.report import key_metrics
+from mnist_ae.tools.check import stale_stages
 
 # Which way is better for each key metric, and the largest change still called "within noise".
 # The thresholds are judgement, not a measured seed-to-seed spread: about a thousandth of a nat
@@ -214,8 +217,22 @@ def table_or(markdown: str, fallback: str) -> str:
     return markdown if len(markdown.splitlines()) > 2 else fallback
 
 
-def write_review(root: Path, base: str, out: Path) -> Path:
+def staleness_note(root: Path, allow_stale: bool) -> str:
+    """Nothing when the head's results are current; otherwise an error, or with ``allow_stale`` a warning."""
+    stale = stale_stages(root)
+    if not stale:
+        return ""
+    names = ", ".join(str(s) for s in stale)
+    if not allow_stale:
+        raise StudyError(f"stale results: {len(stale)} stage(s) do not match dvc.lock: {names}; rerun `dvc repro` "
+                         "and commit the results, or pass --allow-stale for a draft review")
+    return (f"> **Draft: stale results.** {len(stale)} stage(s) do not match dvc.lock, so their numbers "
+            f"may not be what this code and these params produce: {names}.\n")
+
+
+def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> Path:
     """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``."""
+    warning = staleness_note(root, allow_stale)
     revs = Revisions(root, base)
     head_sha = revs.git("rev-parse", "--short", "HEAD").strip()
     dirty = bool(revs.git("status", "--porcelain", "--untracked-files=no").strip())
@@ -236,6 +253,7 @@ def write_review(root: Path, base: str, out: Path) -> Path:
     text = "\n".join([
         f"# Results review: {base_label} → {head_label}",
         "",
+        *([warning] if warning else []),
         "## Params",
         "",
         params,
@@ -276,8 +294,10 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="main", help="git revision to compare against (default: main)")
     parser.add_argument("--out", type=Path, default=Path("report.md"), help="where to write (default: report.md)")
+    parser.add_argument("--allow-stale", action="store_true",
+                        help="review even if the committed results do not match dvc.lock (a draft)")
     args = parser.parse_args(argv)
-    out = write_review(Path.cwd(), args.base, args.out)
+    out = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
     print(f"wrote {out} and {out.parent / (out.stem + '_files')}/")
 
 

@@ -1,0 +1,104 @@
+"""Are the committed results current? ``python -m mnist_ae.tools.check`` (``make check``).
+
+The committed ``dvc.lock``, ``metrics/``, ``plots/`` and ``reports/`` must be what the committed code
+and params produce. This asks DVC's own ``status`` and calls a stage stale when
+
+- its params in ``params.yaml`` differ from those recorded in ``dvc.lock``;
+- a git-tracked dep (code, or a committed result another stage reads) differs from its lock hash;
+- a git-tracked output (a ``cache: false`` metric, plot or report) differs from its lock hash;
+- its command or its list of deps changed, or it never ran.
+
+Data and models live in DVC's cache, not in git, so on a fresh clone they are missing; that is
+expected, not staleness. The first line of a failure names every stale stage and why; exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnist_ae import StudyError
+
+# What DVC says of a cached output or a data dep that simply is not here (a fresh clone).
+ABSENT = ("deleted", "not in cache")
+RERUN_HINT = "rerun `dvc repro` and commit dvc.lock, metrics/, plots/ and reports/"
+
+
+@dataclass(frozen=True)
+class Stale:
+    stage: str
+    reasons: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.stage} ({'; '.join(self.reasons)})"
+
+
+def git_tracked(root: Path) -> set[str]:
+    """Every path git tracks in ``root``, and every folder that holds one."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True, text=True).stdout
+    tracked = set()
+    for path in filter(None, listed.split("\0")):
+        parts = path.split("/")
+        tracked.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return tracked
+
+
+def stale_reasons(entries: list[Any], tracked: set[str]) -> list[str]:
+    """Why one stage is stale, from its ``dvc status`` entries; empty when it is current."""
+    reasons = []
+    for entry in entries:
+        if isinstance(entry, str):  # "changed command", "always changed"
+            reasons.append(entry)
+            continue
+        for kind, label in (("changed deps", "dep"), ("changed outs", "output")):
+            for path, state in entry.get(kind, {}).items():
+                if isinstance(state, dict):  # a params file: {key: "modified" | "new" | "deleted"}
+                    keys = ", ".join(f"{key} {change}" for key, change in state.items())
+                    reasons.append(f"params {keys}")
+                elif state == "new" or (path.rstrip("/") in tracked and state not in ("not in cache",)):
+                    reasons.append(f"{label} {path} {state}")
+    return reasons
+
+
+def stale_stages(root: Path) -> list[Stale]:
+    """Every stage whose committed results do not match the committed code and params."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    tracked = git_tracked(root)
+    try:
+        with Repo(str(root)) as repo:
+            status = repo.status()
+    except DvcException as exc:
+        raise StudyError(f"dvc status failed in {root}: {exc}") from None
+    stale = []
+    for stage, entries in status.items():
+        reasons = stale_reasons(entries, tracked)
+        if reasons:
+            stale.append(Stale(stage.rsplit(":", 1)[-1], tuple(reasons)))
+    return stale
+
+
+def check_current(root: Path) -> None:
+    """Raise a StudyError naming the stale stages, if any; its message is one line."""
+    stale = stale_stages(root)
+    if stale:
+        names = ", ".join(str(s) for s in stale)
+        raise StudyError(f"stale results: {len(stale)} stage(s) do not match dvc.lock: {names}; {RERUN_HINT}")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    args = parser.parse_args(argv)
+    check_current(args.root)
+    print("committed results are current: every stage matches dvc.lock (missing data and models are expected)")
+
+
+if __name__ == "__main__":
+    from mnist_ae.stage import run_stage
+
+    run_stage(main)

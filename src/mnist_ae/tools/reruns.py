@@ -1,0 +1,134 @@
+"""The table "what reruns when you change what", generated from dvc.yaml as DVC resolves it.
+
+``python -m mnist_ae.tools.reruns`` prints it; ``--write docs/reruns.md`` (``make docs``) splices it
+between that page's markers, and tests/test_stage_deps.py fails when the committed page is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, declared_stages, leaf_keys
+
+START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
+
+
+def stage_outputs(root: Path) -> dict[str, list[str]]:
+    """Each stage's output paths (cached or not), as dvc.yaml writes them."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {stage.name: [out.def_path for out in stage.outs] for stage in repo.index.stages}
+
+
+def downstream(first: set[str], stages: list[StageDecl], outputs: dict[str, list[str]]) -> set[str]:
+    """Stages that read, directly or through others, an output of a stage in ``first``."""
+    reached, frontier = set(first), set(first)
+    while frontier:
+        produced = [out for name in frontier for out in outputs[name]]
+        frontier = {stage.name for stage in stages if stage.name not in reached
+                    and any(covers(dep, out) or covers(out, dep) for dep in stage.deps for out in produced)}
+        reached |= frontier
+    return reached - first
+
+
+def code_rows(root: Path, stages: list[StageDecl]) -> list[tuple[str, set[str]]]:
+    """(project source file, stages that declare it) for every source file under src/ and stages/."""
+    sources = sorted(p.relative_to(root).as_posix() for folder in CODE_ROOTS for p in (root / folder).rglob("*.py"))
+    return [(path, {s.name for s in stages if any(covers(dep, path) for dep in s.deps)}) for path in sources]
+
+
+def param_rows(params: dict[str, Any], stages: list[StageDecl]) -> list[tuple[str, set[str]]]:
+    """(params key, stages that declare it); each model's block is one row, and so is the model list."""
+    keys = []
+    for section, tree in params.items():
+        for key in sorted(leaf_keys(tree, section)):
+            parts = key.split(".")
+            if parts[:2] == ["train", "models"]:
+                key = f"train.models.{parts[2]}.*"
+            if key not in keys:
+                keys.append(key)
+    keys.insert(keys.index(next(k for k in keys if k.startswith("train.models."))), "train.models (which models: add or drop one)")
+
+    def declaring(key: str) -> set[str]:
+        probe = key.split(" ")[0].removesuffix(".*")
+        return {s.name for s in stages
+                if any(covers(d.replace(".", "/"), probe.replace(".", "/")) for d in s.params)}
+
+    return [(key, declaring(key)) for key in keys]
+
+
+def stage_list(names: set[str], order: list[str]) -> str:
+    """Stage names in pipeline order, with a run of foreach instances shortened to ``train@*``."""
+    listed = [name for name in order if name in names]
+    groups: dict[str, list[str]] = {}
+    for name in listed:
+        groups.setdefault(name.split("@")[0], []).append(name)
+    out = []
+    for name in listed:
+        base = name.split("@")[0]
+        family = [n for n in order if n.split("@")[0] == base]
+        if "@" in name and len(family) > 1 and groups[base] == family:
+            if f"`{base}@*`" not in out:
+                out.append(f"`{base}@*`")
+        else:
+            out.append(f"`{name}`")
+    return ", ".join(out) or "nothing"
+
+
+def reruns_table(root: Path) -> str:
+    """Two markdown tables, code files then params keys, each row with its direct and downstream reruns."""
+    stages = declared_stages(root)
+    outputs = stage_outputs(root)
+    order = [s.name for s in stages]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    header = ["| you change | reruns | then, if their outputs change |", "|---|---|---|"]
+    code = ["### Code", "", *header]
+    for path, direct in code_rows(root, stages):
+        if path in EXEMPT_FILES:
+            code.append(f"| `{path}` | nothing: {EXEMPT_FILES[path]} | |")
+        elif not direct:
+            code.append(f"| `{path}` | nothing: no stage imports it | |")
+        else:
+            code.append(f"| `{path}` | {stage_list(direct, order)} | "
+                        f"{stage_list(downstream(direct, stages, outputs), order)} |")
+    keys = ["", "### Params", "", *header]
+    for key, direct in param_rows(params, stages):
+        label = f"`{key}`" if " " not in key else f"`{key.split(' ')[0]}` {key.split(' ', 1)[1]}"
+        keys.append(f"| {label} | {stage_list(direct, order)} | "
+                    f"{stage_list(downstream(direct, stages, outputs), order)} |")
+    return "\n".join([*code, *keys]) + "\n"
+
+
+def splice(page: Path, table: str) -> None:
+    text = page.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"error: {page}: markers {START} / {END} not found")
+    page.write_text(pattern.sub(lambda _: f"{START}\n{table}{END}", text))
+
+
+def committed_table(page: Path) -> str:
+    text = page.read_text()
+    return text.split(START, 1)[1].split(END, 1)[0].lstrip("\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", type=Path, help="splice the table into this markdown page")
+    args = parser.parse_args(argv)
+    table = reruns_table(Path.cwd())
+    if args.write:
+        splice(args.write, table)
+        print(f"wrote the reruns table into {args.write}")
+    else:
+        print(table, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Every stage declares exactly the code it runs and the params it reads, so the cache never lies.
+
+The stages come from DVC itself (every ``foreach`` instance included). What each one imports and
+reads comes from the tiny pipeline run: under ``MNIST_AE_RECORD_DEPS`` each stage writes the project
+files in its ``sys.modules`` and the params keys the typed config saw it read.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from mnist_ae.tools.deps import EXEMPT_FILES, StageDecl, code_problems, declared_stages, params_problems
+from mnist_ae.tools.reruns import committed_table, reruns_table
+
+from conftest import ROOT, stage_records_of
+
+STAGES = declared_stages(ROOT)
+
+
+@pytest.fixture(scope="module")
+def records(tiny_repo):
+    workdir, _ = tiny_repo
+    folder = stage_records_of(workdir)
+    found = {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+    return workdir, found
+
+
+@pytest.mark.e2e
+def test_every_stage_of_the_pipeline_was_recorded(records):
+    _, found = records
+    assert {stage.name for stage in STAGES} <= set(found)
+    assert len(STAGES) == 19  # fetch, prepare, noise, 6 train, baselines, classifier, 6 evaluate, figures, report
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stage", STAGES, ids=[stage.name for stage in STAGES])
+def test_code_deps_are_exactly_the_files_the_stage_imports(records, stage):
+    workdir, found = records
+    record = found[stage.name]
+    assert stage.cmd == "python " + " ".join(record["argv"])
+    assert code_problems(stage, record["files"], workdir) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stage", STAGES, ids=[stage.name for stage in STAGES])
+def test_declared_params_are_exactly_the_keys_the_stage_reads(records, stage):
+    workdir, found = records
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    assert params_problems(stage, found[stage.name]["params"], params) == []
+
+
+def test_exempt_files_exist_and_say_why():
+    for path, reason in EXEMPT_FILES.items():
+        assert (ROOT / path).is_file(), path
+        assert len(reason.split()) >= 4, path
+
+
+# The checker itself, on made-up stages: each kind of mistake is caught and names stage and file.
+EVALUATE = StageDecl("evaluate@vae", "python stages/evaluate.py vae",
+                     ("stages/evaluate.py", "src/mnist_ae/models/vae.py", "data/clean"), ("base.seed", "evaluate"))
+PARAMS = {"base": {"seed": 1}, "evaluate": {"knn_neighbors": 5, "robustness_factors": [0.1, 0.2]},
+          "train": {"models": {"vae": {"hidden": 8}}}}
+
+
+def test_an_undeclared_import_is_named():
+    imported = ["stages/evaluate.py", "src/mnist_ae/models/vae.py", "src/mnist_ae/training.py",
+                "src/mnist_ae/stage.py"]
+    assert code_problems(EVALUATE, imported, ROOT) == [
+        "evaluate@vae: imports src/mnist_ae/training.py, which none of its deps covers"]
+
+
+def test_a_declared_file_never_imported_is_named():
+    assert code_problems(EVALUATE, ["stages/evaluate.py"], ROOT) == [
+        "evaluate@vae: declares src/mnist_ae/models/vae.py, which it never imports"]
+
+
+def test_a_declared_folder_covers_its_files_and_needs_all_of_them_imported():
+    figures = StageDecl("figures", "python stages/figures.py", ("src/mnist_ae/models",), ())
+    every_model_file = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "src/mnist_ae/models").glob("*.py"))
+    assert code_problems(figures, every_model_file, ROOT) == []
+    problems = code_problems(figures, every_model_file[1:], ROOT)
+    assert problems == [f"figures: declares {every_model_file[0]}, which it never imports"]
+
+
+def test_params_read_must_equal_those_declared():
+    read = ["base.seed", "evaluate.knn_neighbors", "evaluate.robustness_factors"]
+    assert params_problems(EVALUATE, read, PARAMS) == []
+    assert params_problems(EVALUATE, [*read, "train.models.vae.hidden"], PARAMS) == [
+        "evaluate@vae: reads param train.models.vae.hidden, which its params: do not declare"]
+    assert params_problems(EVALUATE, read[:2], PARAMS) == [
+        "evaluate@vae: declares param evaluate but never reads evaluate.robustness_factors"]
+
+
+def test_reading_which_models_exist_is_covered_only_by_the_whole_section():
+    report = StageDecl("report", "python stages/report.py", (), ("train.models",))
+    assert params_problems(report, ["train.models"], PARAMS) == []
+    narrower = StageDecl("report", "python stages/report.py", (), ("train.models.vae",))
+    assert params_problems(narrower, ["train.models"], PARAMS) == [
+        "report: reads param train.models, which its params: do not declare",
+        "report: declares param train.models.vae but never reads train.models.vae.hidden"]
+
+
+def test_the_reruns_page_is_generated_from_dvc_yaml():
+    """docs/reruns.md is never typed by hand: `make docs` regenerates it."""
+    assert committed_table(ROOT / "docs" / "reruns.md") == reruns_table(ROOT), "run `make docs`"
+    table = reruns_table(ROOT)
+    assert "| `src/mnist_ae/models/vae.py` | `train@vae`, `evaluate@vae`, `figures` | `report` |" in table
+    assert "| `src/mnist_ae/noise.py` | `noise`, `baselines`, `evaluate@*`, `figures` | `train@denoise`, `report` |" in table

@@ -1,0 +1,152 @@
+"""An edit reruns exactly the stages it can change, and `make check` catches results nobody reran.
+
+Runs on a git clone of the session's tiny pipeline (the `make tiny` repository): first as a fresh
+clone with no data or models, then with its outputs checked out from the tiny run's DVC cache. The
+stages an edit invalidates are read from `dvc status --json`; stages further down rerun only if
+their inputs then change (with byte-reproducible outputs, a comment-only edit changes none).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mnist_ae.models import MODELS
+from mnist_ae.sandbox import SAMPLE, dvc, sandbox_env
+
+from conftest import ROOT, git
+
+pytestmark = pytest.mark.e2e
+
+EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
+
+
+def check(workdir, env, *args, module="mnist_ae.tools.check"):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=workdir, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def clone(tiny_repo, tmp_path_factory):
+    workdir, _ = tiny_repo
+    copy = tmp_path_factory.mktemp("clone") / "repo"
+    git(workdir.parent, "clone", "-q", str(workdir), str(copy))
+    return workdir, copy, sandbox_env(copy, {"MNIST_NPZ": str(SAMPLE)})
+
+
+def test_the_guard_passes_on_a_fresh_clone_with_no_data(clone):
+    _, copy, env = clone
+    assert not (copy / "data").exists() and not (copy / "models").exists()
+    result = check(copy, env)
+    assert result.returncode == 0, result.stderr
+    assert "committed results are current" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(clone):
+    """The clone with data and models checked out from the tiny run's cache: `dvc status` is clean."""
+    workdir, copy, env = clone
+    dvc(copy, "cache", "dir", "--local", str(workdir / ".dvc" / "cache"), env=env, capture=True)
+    dvc(copy, "checkout", env=env, capture=True)
+    assert "up to date" in dvc(copy, "status", env=env, capture=True).stdout
+    return copy, env
+
+
+def invalidated(copy, env) -> set[str]:
+    return set(json.loads(dvc(copy, "status", "--json", env=env, capture=True).stdout))
+
+
+def append_comment(path):
+    path.write_text(path.read_text() + "\n# an edit that changes no behaviour\n")
+
+
+FAMILIES = sorted({spec.module for spec in MODELS.values()})
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_editing_a_model_family_reruns_exactly_its_models(repo, family):
+    copy, env = repo
+    append_comment(copy / "src" / "mnist_ae" / "models" / f"{family}.py")
+    try:
+        stages = invalidated(copy, env)
+    finally:
+        git(copy, "checkout", "--", ".")
+    members = [name for name, spec in MODELS.items() if spec.module == family]
+    # figures loads and draws every model; report follows if the metrics change.
+    assert stages == {*(f"train@{m}" for m in members), *(f"evaluate@{m}" for m in members), "figures"}
+
+
+def test_editing_the_noise_function_reruns_what_draws_noise_and_no_clean_training(repo):
+    copy, env = repo
+    append_comment(copy / "src" / "mnist_ae" / "noise.py")
+    try:
+        stages = invalidated(copy, env)
+    finally:
+        git(copy, "checkout", "--", ".")
+    assert stages == {"noise", "baselines", *EVALUATIONS, "figures"}  # train@denoise follows from data/noisy
+    assert not {stage for stage in stages if stage.startswith("train@")}
+
+
+def first_error_line(result):
+    return result.stderr.strip().splitlines()[0]
+
+
+@pytest.mark.parametrize("edit, stale", [
+    ("params", "noise (params noise modified)"),
+    ("metrics", "evaluate@dense (output metrics/dense.json modified)"),
+    ("code", "train@vae (dep src/mnist_ae/models/vae.py modified)"),
+])
+def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
+    copy, env = repo
+    if edit == "params":
+        path = copy / "params.yaml"
+        path.write_text(path.read_text().replace("factor: 0.5", "factor: 0.4", 1))
+    elif edit == "metrics":
+        path = copy / "metrics" / "dense.json"
+        metrics = json.loads(path.read_text())
+        metrics["test"]["bce_nats"] -= 0.01  # a hand-made improvement
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+    else:
+        append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
+    try:
+        result = check(copy, env)
+        review = check(copy, env, "--base", "HEAD", "--out", "report.md", module="mnist_ae.review")
+    finally:
+        git(copy, "checkout", "--", ".")
+    assert result.returncode == 1
+    line = first_error_line(result)
+    assert line.startswith("error: stale results:") and stale in line, result.stderr
+    assert "Traceback" not in result.stderr
+    assert review.returncode == 1 and stale in first_error_line(review), review.stderr
+    assert not (copy / "report.md").exists()
+    if edit == "code":  # the README shows this very line
+        assert line in (ROOT / "README.md").read_text()
+
+
+def test_a_draft_review_of_stale_results_says_so(repo):
+    copy, env = repo
+    append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
+    try:
+        review = check(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale", module="mnist_ae.review")
+        report = (copy / "draft.md").read_text()
+    finally:
+        git(copy, "checkout", "--", ".")
+    assert review.returncode == 0, review.stderr
+    assert "**Draft: stale results.**" in report and "train@vae (dep src/mnist_ae/models/vae.py modified)" in report
+
+
+def test_the_guard_passes_after_dvc_repro(repo):
+    copy, env = repo
+    append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
+    try:
+        assert check(copy, env).returncode == 1
+        ran = dvc(copy, "repro", env=env, capture=True).stdout
+        result = check(copy, env)
+        changed = [line[3:] for line in git(copy, "status", "--porcelain", "--untracked-files=no").splitlines()]
+    finally:
+        git(copy, "checkout", "--", ".")
+    assert "Running stage 'train@vae'" in ran and "Running stage 'train@dense'" not in ran
+    assert result.returncode == 0, result.stderr
+    # Byte-reproducible: the retrained VAE gives the committed metrics, curves and tables again.
+    assert "dvc.lock" in changed
+    assert not [path for path in changed if path.startswith(("metrics/", "reports/", "plots/train", "plots/robustness"))]
