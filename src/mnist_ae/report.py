@@ -99,10 +99,15 @@ def key_metrics(metrics: dict[str, dict], classifier: dict) -> dict[str, dict[st
     return summary
 
 
+def splice_between(page: Path, start: str, end: str, text: str) -> None:
+    """Replace what lies between the markers ``start`` and ``end`` in ``page`` with ``text``."""
+    content = page.read_text()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(content):
+        raise ValueError(f"{page}: markers {start} / {end} not found")
+    page.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content))
+
+
 def splice_into_readme(readme: Path, table: str) -> None:
     """Replace the text between the README's results markers with ``table``."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
-    if not pattern.search(text):
-        raise ValueError(f"{readme}: markers {README_START} / {README_END} not found")
-    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{table}{README_END}", text))
+    splice_between(readme, README_START, README_END, table)

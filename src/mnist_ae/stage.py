@@ -63,11 +63,12 @@ def record_dependencies(directory: Path) -> None:
     (directory / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
-def run_stage(main: Callable[[list[str]], None]) -> None:
+def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None:
     """Run a stage's ``main(argv)``; a StudyError or OSError becomes ``error: ...`` on stderr, exit 1.
 
     SIGINT and SIGTERM end the stage with exit 130 or 143 and one ``error:`` line; outputs are
-    written to temporary names and renamed only when complete, so none is left behind.
+    written to temporary names and renamed only when complete, so none is left behind. Tools
+    (review, check) share this and pass ``log_usage=False``: they print no time and memory line.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Keras' predict retraces once per new batch shape; TensorFlow's warning about it is noise here.
@@ -78,11 +79,13 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
         main(sys.argv[1:])
         if os.environ.get(RECORD_ENV):
             record_dependencies(Path(os.environ[RECORD_ENV]))
-        # One parsable line per stage; make bench reads it for wall time and peak memory.
-        # The stage or its largest child process (fetch runs pip); Linux reports KiB.
-        peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-        peak_mib = peak_kib / 1024
-        logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start, peak_mib)
+        if log_usage:
+            # One parsable line per stage; make bench reads it for wall time and peak memory.
+            # The stage or its largest child process (fetch runs pip); Linux reports KiB.
+            peak_kib = max(resource.getrusage(who).ru_maxrss
+                           for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+            logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start,
+                                            peak_kib / 1024)
     except (StudyError, OSError) as exc:
         if os.environ.get(DEBUG_ENV):
             raise

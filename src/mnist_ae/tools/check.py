@@ -101,4 +101,4 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     from mnist_ae.stage import run_stage
 
-    run_stage(main)
+    run_stage(main, log_usage=False)

@@ -7,12 +7,12 @@ between that page's markers, and tests/test_stage_deps.py fails when the committ
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mnist_ae.report import splice_between
 from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, declared_stages, leaf_keys
 
 START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
@@ -105,14 +105,6 @@ def reruns_table(root: Path) -> str:
     return "\n".join([*code, *keys]) + "\n"
 
 
-def splice(page: Path, table: str) -> None:
-    text = page.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"error: {page}: markers {START} / {END} not found")
-    page.write_text(pattern.sub(lambda _: f"{START}\n{table}{END}", text))
-
-
 def committed_table(page: Path) -> str:
     text = page.read_text()
     return text.split(START, 1)[1].split(END, 1)[0].lstrip("\n")
@@ -124,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     table = reruns_table(Path.cwd())
     if args.write:
-        splice(args.write, table)
+        splice_between(args.write, START, END, table)
         print(f"wrote the reruns table into {args.write}")
     else:
         print(table, end="")
