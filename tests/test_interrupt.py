@@ -3,6 +3,7 @@ background shell, a detached `dvc queue` worker), and dvc repro then finishes it
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ def ignore_sigint():
                          ids=["SIGTERM", "SIGINT", "SIGINT-from-background-shell", "SIGTERM-from-background-shell"])
 def test_interrupted_training_leaves_no_output(data_ready, sig, parent):
     workdir, env = data_ready
+    # Independent cases: a stage that failed to stop in an earlier case may have finished its outputs.
+    (workdir / "models" / "conv.keras").unlink(missing_ok=True)
+    shutil.rmtree(workdir / "plots" / "train" / "conv", ignore_errors=True)
     stage = subprocess.Popen([sys.executable, "stages/train.py", "conv"], cwd=workdir, env=env, preexec_fn=parent,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in stage.stdout:  # Keras prints one summary line per finished epoch

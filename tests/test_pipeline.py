@@ -102,7 +102,7 @@ def test_dvc_sees_an_up_to_date_pipeline_with_metrics_and_plots(repo):
 ALL_TRAINING = {f"train@{m}" for m in MODELS}
 MODEL_PARAMS = {"figures", "report"}  # they draw and tabulate whichever models train.models lists
 KNOBS = [
-    ("noise.factor", 0.3, {"noise"}),
+    ("noise.factor", 0.3, {"noise", "figures"}),  # figures captions the noisy digits with it
     ("prepare.train_subset", 1000, {"prepare"}),
     ("train.epochs", 3, ALL_TRAINING),
     ("train.batch_size", 32, ALL_TRAINING),

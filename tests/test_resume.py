@@ -88,10 +88,10 @@ def test_resumed_run_equals_an_uninterrupted_one(resumed_and_uninterrupted):
 
     from mnist_ae.models import load
 
-    _, _, uninterrupted, resumed, _ = resumed_and_uninterrupted
+    name, _, uninterrupted, resumed, _ = resumed_and_uninterrupted
     keras.backend.clear_session()
-    for a, b in zip(load(uninterrupted / "model.keras").get_weights(), load(resumed / "model.keras").get_weights(),
-                    strict=True):
+    for a, b in zip(load(uninterrupted / "model.keras", name).get_weights(),
+                    load(resumed / "model.keras", name).get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert (uninterrupted / "metrics.json").read_bytes() == (resumed / "metrics.json").read_bytes()
     for tsv in sorted((uninterrupted / "log").rglob("*.tsv")):  # full curves, epoch 1 on

@@ -59,10 +59,11 @@ def test_one_device_mirrored_strategy_gives_the_default_paths_weights_and_metric
 
     from mnist_ae.models import load
 
-    _, results = runs
+    name, results = runs
     default, mirrored = (results[strategy][1] for strategy in STRATEGIES)
     keras.backend.clear_session()
-    for a, b in zip(load(default / "model.keras").get_weights(), load(mirrored / "model.keras").get_weights(),
+    for a, b in zip(load(default / "model.keras", name).get_weights(),
+                    load(mirrored / "model.keras", name).get_weights(),
                     strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     curves = sorted((default / "log").rglob("*.tsv"))

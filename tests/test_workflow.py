@@ -70,3 +70,11 @@ def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
     assert "dvc exp run --queue -S 'noise.factor=0.2,0.8'" in dry_run
     assert "MNIST_AE_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) PYTHONPATH=src" in dry_run
     assert "dvc queue start -j 2" in dry_run
+
+
+def test_the_committed_results_are_current():
+    """What the workflow's `make check` step checks, on this checkout: dvc.lock, metrics, plots and
+    reports match the code and params (data and models may be absent, as on a fresh clone)."""
+    from mnist_ae.tools.check import stale_stages
+
+    assert [str(stale) for stale in stale_stages(ROOT)] == [], "rerun `dvc repro` and commit the results"
