@@ -11,7 +11,7 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install repro quick tiny test check readme docs dag report sweep exp-table sweep-plot bench \
+.PHONY: help install repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
@@ -29,10 +29,10 @@ repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
 
 quick: install  ## every stage on small settings in a temporary copy; committed results untouched
-	$(RUN) python -m mnist_ae.sandbox
+	$(RUN) python -m mnist_ae.tools.sandbox
 
 tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary copy; no download (CI)
-	$(RUN) python -m mnist_ae.sandbox --tiny
+	$(RUN) python -m mnist_ae.tools.sandbox --tiny tests/data/mnist_sample.npz
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro
 	$(BIN)/pytest
@@ -49,8 +49,8 @@ docs: install  ## regenerate docs/reruns.md ("what reruns when you change what")
 dag: install  ## print the stage graph as markdown
 	$(BIN)/dvc dag --md
 
-report: install  ## review committed results against BASE (default main) into report.md; ALLOW_STALE=1 for a draft
-	$(RUN) python -m mnist_ae.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
+review: install  ## review committed results against BASE (default main) into report.md; ALLOW_STALE=1 for a draft
+	$(RUN) python -m mnist_ae.tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
 
 # Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
 # own copy of the library rather than this checkout's (which may change while the queue runs).
@@ -64,12 +64,12 @@ exp-table: install  ## experiments as a table of changed params and key metrics 
 	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data|src|stages'
 
 sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
-	$(RUN) python -m mnist_ae.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
+	$(RUN) python -m mnist_ae.tools.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
 
-bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (metrics/bench.json)
+bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (benchmarks/bench.json)
 	$(RUN) python benchmarks/bench.py
 
-bench-canonical: install  ## dvc repro --force in place (~20 min): canonical overhead and stage memory (metrics/bench.json)
+bench-canonical: install  ## dvc repro --force in place (~20 min): canonical overhead and stage memory (benchmarks/bench.json)
 	$(RUN) python benchmarks/bench.py --canonical
 
 bench-determinism: install  ## seconds per epoch with and without op determinism, per model (needs dvc repro noise)

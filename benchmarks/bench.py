@@ -1,6 +1,6 @@
 """The performance benchmark (make bench): the pipeline's training path against a plain Keras script.
 
-Sections, each printed as a table and written together to ``metrics/bench.json`` (not a DVC
+Sections, each printed as a table and written together to ``benchmarks/bench.json`` (not a DVC
 metrics file, so `dvc metrics diff` leaves timings out of pull-request reviews):
 
 1. throughput: for every model, one warm-up epoch plus ``--epochs`` timed epochs, run two ways in
@@ -22,7 +22,7 @@ metrics file, so `dvc metrics diff` leaves timings out of pull-request reviews):
 Sections 4 and 6 report the overhead, the wall time of `dvc repro` divided by the sum of the
 models' pure fit times that the train stages log.
 
-    python benchmarks/bench.py [--epochs 2] [--repeats 4] [--models dense conv] [--out metrics/bench.json]
+    python benchmarks/bench.py [--epochs 2] [--repeats 4] [--models dense conv] [--out benchmarks/bench.json]
     python benchmarks/bench.py --canonical
 
 Needs the prepared data of the committed params (dvc repro noise).
@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"  # the tiny pipeline's digits
 VARIANTS = ("pipeline", "plain")
 PLAIN_BATCH = 256  # the notebook's batch size
 
@@ -242,11 +243,11 @@ def pipeline_run(command: list[str], workdir: Path, env: dict | None = None, ech
 
 
 def tiny_pipeline() -> dict:
-    from mnist_ae.dvc_cli import executable
-    from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, prepare_sandbox, sandbox_env
+    from mnist_ae.tools.dvc_cli import executable
+    from mnist_ae.tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
 
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = prepare_sandbox(ROOT, Path(tmp) / "tiny", TINY_OVERRIDES)
+        workdir = prepare_sandbox(ROOT, Path(tmp) / "tiny", tiny_overrides(SAMPLE))
         return pipeline_run([executable(), "repro"], workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}))
 
 
@@ -336,7 +337,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per process, after one warm-up")
     parser.add_argument("--repeats", type=int, default=4, help="A B pairs per model (conv swings 2x pair to pair here)")
     parser.add_argument("--models", nargs="*", help="default: every model in params.yaml")
-    parser.add_argument("--out", type=Path, default=ROOT / "metrics" / "bench.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bench.json")
     parser.add_argument("--skip-tiny-pipeline", action="store_true", help="leave out section 4 (a full tiny dvc repro)")
     parser.add_argument("--canonical", action="store_true",
                         help="only section 6: rebuild every stage of this workspace in place with `dvc repro --force` "
@@ -354,7 +355,7 @@ def main() -> None:
         return
 
     from mnist_ae.config import load_params
-    from mnist_ae.dvc_cli import executable
+    from mnist_ae.tools.dvc_cli import executable
     from mnist_ae.files import load_split, read_json, write_json
     from mnist_ae.paths import data_dir
 

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_ae.sandbox import SAMPLE
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 
 
 def params_with(raw, path, value):
@@ -100,6 +99,14 @@ def test_params_file_that_is_not_yaml(tmp_path):
     (tmp_path / "params.yaml").write_text("train: [epochs: 5\n")
     before = listing(tmp_path)
     assert_fails_cleanly(run(["noise.py"], tmp_path), "params.yaml: not valid YAML", tmp_path, before)
+
+
+@pytest.mark.parametrize("threads", ["zero", "0", "-2"])
+def test_a_bad_thread_cap_is_one_clear_error(tmp_path, raw_params, threads):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    before = listing(tmp_path)
+    result = run(["noise.py"], tmp_path, env={"MNIST_AE_THREADS": threads})
+    assert_fails_cleanly(result, f"MNIST_AE_THREADS must be a positive integer, got '{threads}'", tmp_path, before)
 
 
 def test_missing_params_file(tmp_path):

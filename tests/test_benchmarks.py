@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, sandbox_env
+from mnist_ae.tools.sandbox import sandbox_env
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.e2e
 

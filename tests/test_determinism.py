@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, sandbox_env
+from mnist_ae.tools.sandbox import sandbox_env
 
-from conftest import git
+from conftest import SAMPLE, git
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from mnist_ae import dvc_cli
-from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, apply_overrides, dvc, prepare_sandbox, sandbox_env
+from mnist_ae.tools import dvc_cli
+from mnist_ae.tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def data_ready(tmp_path_factory):
     """A tiny repository whose data stages have run; no model trained yet."""
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("interrupt"), {**TINY_OVERRIDES, "train.epochs": 30})
+    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("interrupt"), {**tiny_overrides(SAMPLE), "train.epochs": 30})
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "repro", "noise", env=env, capture=True)
     return workdir, env

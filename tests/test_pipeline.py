@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from mnist_ae import dvc_cli
+from mnist_ae.tools import dvc_cli
 from mnist_ae.models import MODELS
-from mnist_ae.sandbox import SAMPLE, apply_overrides, dvc, sandbox_env
+from mnist_ae.tools.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import git
+from conftest import SAMPLE, git
 
 pytestmark = pytest.mark.e2e
 
@@ -183,7 +183,7 @@ def test_queued_sweep_shows_as_a_readable_table(sweep):
 def test_sweep_plot_draws_every_finished_value(sweep):
     workdir, env = sweep
     out = workdir.parent / "sweep.png"
-    printed = run_module(workdir, env, "mnist_ae.sweep", "--param", "noise.factor", "--model", "denoise",
+    printed = run_module(workdir, env, "mnist_ae.tools.sweep", "--param", "noise.factor", "--model", "denoise",
                          "--out", str(out))
     assert out.stat().st_size > 10_000
     factors = [float(line.split(",")[0]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
@@ -202,12 +202,12 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
 
 @pytest.fixture(scope="module")
 def review(sweep):
-    """`make report BASE=HEAD~1` after committing the low-noise experiment's results."""
+    """`make review BASE=HEAD~1` after committing the low-noise experiment's results."""
     workdir, env = sweep
     dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "noise factor 0.3")
-    run_module(workdir, env, "mnist_ae.review", "--base", "HEAD~1", "--out", "report.md")
+    run_module(workdir, env, "mnist_ae.tools.review", "--base", "HEAD~1", "--out", "report.md")
     return workdir, (workdir / "report.md").read_text()
 
 

@@ -10,18 +10,18 @@ import time
 import numpy as np
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, dvc, prepare_sandbox, sandbox_env
+from mnist_ae.tools.sandbox import dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.e2e
 
-EPOCHS = TINY_OVERRIDES["train.epochs"]
+EPOCHS = tiny_overrides(SAMPLE)["train.epochs"]
 
 
 @pytest.fixture(scope="module")
 def data_ready(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("resume"), TINY_OVERRIDES)
+    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("resume"), tiny_overrides(SAMPLE))
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "repro", "noise", "classifier", env=env, capture=True)
     return workdir, env

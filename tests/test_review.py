@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from mnist_ae import StudyError
-from mnist_ae.review import MetricChange, Revisions, compare, metrics_table, summary_at, tally
-from mnist_ae.sweep import sweep_figure, sweep_table
+from mnist_ae.tools.review import MetricChange, Revisions, compare, metrics_table, summary_at, tally
+from mnist_ae.tools.sweep import sweep_figure, sweep_table
 
 from conftest import ROOT
 

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_ae.sandbox import SAMPLE, TINY_OVERRIDES, apply_overrides, dvc, prepare_sandbox, sandbox_env
+from mnist_ae.tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ STRATEGIES = ("default", "mirrored")
 
 @pytest.fixture(scope="module")
 def data_ready(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("scaling"), TINY_OVERRIDES)
+    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("scaling"), tiny_overrides(SAMPLE))
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "repro", "noise", env=env, capture=True)
     return workdir, env

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from mnist_ae.models import MODELS
-from mnist_ae.sandbox import SAMPLE, apply_overrides, dvc, sandbox_env
+from mnist_ae.tools.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import ROOT, git
+from conftest import ROOT, SAMPLE, git
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +112,7 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
         append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
         result = check(copy, env)
-        review = check(copy, env, "--base", "HEAD", "--out", "report.md", module="mnist_ae.review")
+        review = check(copy, env, "--base", "HEAD", "--out", "report.md", module="mnist_ae.tools.review")
     finally:
         git(copy, "checkout", "--", ".")
     assert result.returncode == 1
@@ -129,7 +129,7 @@ def test_a_draft_review_of_stale_results_says_so(repo):
     copy, env = repo
     append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
-        review = check(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale", module="mnist_ae.review")
+        review = check(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale", module="mnist_ae.tools.review")
         report = (copy / "draft.md").read_text()
     finally:
         git(copy, "checkout", "--", ".")

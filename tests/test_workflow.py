@@ -12,8 +12,8 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # Each workflow command, and where this suite runs what it expands to.
 TESTED_COMMANDS = {
     "bash .ci/run": "the suite itself, via the README's test command",
-    "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.sandbox --tiny",
-    "make report": "test_pipeline.py: the review fixture runs python -m mnist_ae.review",
+    "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.tools.sandbox --tiny",
+    "make review": "test_pipeline.py: the review fixture runs python -m mnist_ae.tools.review",
     "make check": "test_stale_guard.py runs python -m mnist_ae.tools.check on fresh and edited clones",
 }
 POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
@@ -45,12 +45,12 @@ def test_ci_runs_the_readme_test_command():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target, expansion", [
-    (["tiny"], "python -m mnist_ae.sandbox --tiny"),
-    (["report", "BASE=origin/main"], "python -m mnist_ae.review --base origin/main --out report.md"),
+    (["tiny"], "python -m mnist_ae.tools.sandbox --tiny tests/data/mnist_sample.npz"),
+    (["review", "BASE=origin/main"], "python -m mnist_ae.tools.review --base origin/main --out report.md"),
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
-     "python -m mnist_ae.sweep --param noise.factor --model denoise"),
+     "python -m mnist_ae.tools.sweep --param noise.factor --model denoise"),
     (["check"], "python -m mnist_ae.tools.check"),
-    (["report", "BASE=main", "ALLOW_STALE=1"], "python -m mnist_ae.review --base main --out report.md --allow-stale"),
+    (["review", "BASE=main", "ALLOW_STALE=1"], "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m mnist_ae.tools.reruns --write docs/reruns.md"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
     (["bench-canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py

@@ -19,6 +19,7 @@ from typing import Callable
 from mnist_ae import StudyError
 
 DEBUG_ENV = "MNIST_AE_DEBUG"  # set to 1 for the full traceback of a StudyError
+THREADS_ENV = "MNIST_AE_THREADS"  # N caps TensorFlow's thread pools, so parallel queue workers share the cores
 # Set to a directory: each stage that succeeds writes there the project files it imported and the
 # params keys it read (tests/test_stage_deps.py checks them against dvc.yaml).
 RECORD_ENV = "MNIST_AE_RECORD_DEPS"
@@ -38,6 +39,22 @@ def handle_stop_signals() -> None:
     """
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
+
+
+def configure_tensorflow(environ=os.environ) -> None:
+    """Set TensorFlow's start-up variables; it reads them once, when a stage first imports it.
+
+    Its C++ start-up chatter (CUDA probing, oneDNN notices) hides the real logs, so it is turned down.
+    ``MNIST_AE_THREADS=N`` caps the thread pools; unset or empty keeps one thread per core.
+    """
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    value = environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise StudyError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        environ[variable] = value
 
 
 def imported_project_files(root: Path) -> list[str]:
@@ -76,6 +93,7 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
     handle_stop_signals()
     start = time.perf_counter()
     try:
+        configure_tensorflow()
         main(sys.argv[1:])
         if os.environ.get(RECORD_ENV):
             record_dependencies(Path(os.environ[RECORD_ENV]))

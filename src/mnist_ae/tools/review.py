@@ -1,6 +1,6 @@
 """A pull-request review of the committed results: what changed between a base revision and here.
 
-``python -m mnist_ae.review --base main`` (``make report BASE=main``) writes ``report.md`` with
+``python -m mnist_ae.tools.review --base main`` (``make review BASE=main``) writes ``report.md`` with
 
 - the ``dvc params diff`` against the base;
 - every key metric (reports/summary.json's names) for base and head, the change, the percent
@@ -26,13 +26,14 @@ from pathlib import Path
 
 import yaml
 
-from mnist_ae import StudyError, dvc_cli
+from mnist_ae import StudyError
 from mnist_ae.config import PARAMS_FILE
-from mnist_ae.dvc_cli import dotted
 from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, METRICS_DIR
 from mnist_ae.report import key_metrics
+from mnist_ae.tools import dvc_cli
 from mnist_ae.tools.check import stale_stages
+from mnist_ae.tools.dvc_cli import dotted
 
 # Which way is better for each key metric, and the largest change still called "within noise".
 # The thresholds are judgement, not a measured seed-to-seed spread: about a thousandth of a nat

@@ -1,11 +1,11 @@
 """Summarise a one-param sweep of experiments as a figure and a CSV.
 
-``python -m mnist_ae.sweep --param noise.factor --model denoise`` (``make sweep-plot``) reads
+``python -m mnist_ae.tools.sweep --param noise.factor --model denoise`` (``make sweep-plot``) reads
 ``dvc exp show --json``, keeps the baseline and every finished experiment that differs from its
 baseline in ``--param`` alone, and draws the model's PSNR gain and test BCE against the param:
 
     dvc exp run --queue -S noise.factor=0.1,0.3,0.5,0.7 && dvc queue start -j 2
-    python -m mnist_ae.sweep --param noise.factor --model denoise
+    python -m mnist_ae.tools.sweep --param noise.factor --model denoise
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from mnist_ae import StudyError, dvc_cli
-from mnist_ae.dvc_cli import dotted
+from mnist_ae import StudyError
 from mnist_ae.files import atomic_path
+from mnist_ae.tools import dvc_cli
+from mnist_ae.tools.dvc_cli import dotted
 
 log = logging.getLogger("sweep")
 

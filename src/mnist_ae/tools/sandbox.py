@@ -1,6 +1,6 @@
 """Run the real pipeline in a throw-away copy of the repository, on small settings.
 
-``python -m mnist_ae.sandbox`` (``make quick``) shows every stage working in a few minutes without
+``python -m mnist_ae.tools.sandbox`` (``make quick``) shows every stage working in a few minutes without
 touching this checkout's data, dvc.lock, metrics or plots. The end-to-end test uses the same code.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mnist_ae import dvc_cli
+from mnist_ae.tools import dvc_cli
 from mnist_ae.paths import RAW_NPZ
 
 # Small settings that still run every stage and every model.
@@ -34,11 +34,10 @@ QUICK_OVERRIDES: dict[str, Any] = {
 }
 
 
-# Tiny settings for CI and the tests: the shipped 2,000 + 500 digit sample, every stage and model.
-SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "mnist_sample.npz"
+# Tiny settings for CI and the tests: a small Keras-layout sample (the tests ship 2,000 + 500 digits in
+# tests/data/mnist_sample.npz), every stage and model.
 TINY_OVERRIDES: dict[str, Any] = {
-    "fetch.local_path": str(SAMPLE),
-    "fetch.content_sha256": None,  # the sample is not the full MNIST
+    "fetch.content_sha256": None,  # a sample is not the full MNIST
     "train.epochs": 5,
     "train.batch_size": 16,
     "classifier.epochs": 1,
@@ -107,6 +106,11 @@ def prepare_sandbox(source: Path, dest: Path, overrides: dict[str, Any]) -> Path
     return dest
 
 
+def tiny_overrides(sample: Path) -> dict[str, Any]:
+    """TINY_OVERRIDES with ``sample`` as the local MNIST file."""
+    return {"fetch.local_path": str(Path(sample).resolve()), **TINY_OVERRIDES}
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -118,18 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-S", "--set", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
                         help="an extra params override, e.g. -S train.epochs=1")
-    parser.add_argument("--tiny", action="store_true",
-                        help="the shipped 2,500-digit sample and 5 epochs, no download (what CI runs)")
+    parser.add_argument("--tiny", type=Path, metavar="SAMPLE_NPZ",
+                        help="run on this Keras-layout sample at 5 epochs, no download (CI: tests/data/mnist_sample.npz)")
     parser.add_argument("--dir", type=Path, help="where to build the sandbox (default: a new temp dir)")
     args = parser.parse_args(argv)
     source = Path.cwd()
     dest = args.dir or Path(tempfile.mkdtemp(prefix="mnist-ae-quick-"))
     dest.mkdir(parents=True, exist_ok=True)
-    overrides = TINY_OVERRIDES if args.tiny else QUICK_OVERRIDES
+    if args.tiny and not args.tiny.is_file():
+        raise SystemExit(f"error: {args.tiny}: file not found")
+    overrides = tiny_overrides(args.tiny) if args.tiny else QUICK_OVERRIDES
     prepare_sandbox(source, dest, {**overrides, **dict(args.set)})
     extra = {}
     if args.tiny:
-        extra["MNIST_NPZ"] = str(SAMPLE)
+        extra["MNIST_NPZ"] = str(args.tiny.resolve())
     elif (source / RAW_NPZ).is_file():  # reuse this checkout's download, still checksum-verified
         extra["MNIST_NPZ"] = str((source / RAW_NPZ).resolve())
     env = sandbox_env(dest, extra)
