@@ -43,8 +43,8 @@ check: install  ## fail if committed results (dvc.lock, metrics, plots, reports)
 readme: install  ## copy reports/results.md into README.md's results section
 	$(BIN)/python stages/report.py --readme README.md
 
-docs: install  ## regenerate docs/reruns.md ("what reruns when you change what") from dvc.yaml
-	$(BIN)/python -m mnist_ae.tools.reruns --write docs/reruns.md
+docs: install  ## regenerate the tables of docs/reruns.md and docs/pipeline.md from dvc.yaml
+	$(BIN)/python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md
 
 dag: install  ## print the stage graph as markdown
 	$(BIN)/dvc dag --md

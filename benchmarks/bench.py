@@ -280,7 +280,7 @@ def overhead_split(run: dict) -> dict[str, float]:
 
 
 def markdown(results: dict) -> str:
-    """The README's tables, from a bench.json."""
+    """The tables of docs/performance.md, from a bench.json."""
     lines = [f"Measured on {results['machine']}; float32 matmul peak {results['peak_gflops']:.0f} GFLOP/s; "
              f"{results['epochs']} timed epochs per process, {results['repeats']} A B pairs.", ""]
     runs = {label: results[key] for label, key in (("tiny", "tiny_pipeline"), ("canonical", "canonical_pipeline"))
@@ -342,7 +342,7 @@ def main() -> None:
     parser.add_argument("--canonical", action="store_true",
                         help="only section 6: rebuild every stage of this workspace in place with `dvc repro --force` "
                              "(tens of minutes) and add its overhead and stage memory to --out")
-    parser.add_argument("--markdown", type=Path, metavar="BENCH_JSON", help="print the README tables of a bench.json")
+    parser.add_argument("--markdown", type=Path, metavar="BENCH_JSON", help="print the docs/performance.md tables of a bench.json")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.markdown:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mnist_ae.tools.deps import EXEMPT_FILES, StageDecl, code_problems, declared_stages, params_problems
-from mnist_ae.tools.reruns import committed_table, reruns_table
+from mnist_ae.tools.reruns import STAGES_END, STAGES_START, committed_table, reruns_table, stages_table
 
 from conftest import ROOT, stage_records_of
 
@@ -107,3 +107,9 @@ def test_the_reruns_page_is_generated_from_dvc_yaml():
     table = reruns_table(ROOT)
     assert "| `src/mnist_ae/models/vae.py` | `train@vae`, `evaluate@vae`, `figures` | `report` |" in table
     assert "| `src/mnist_ae/noise.py` | `noise`, `baselines`, `evaluate@*`, `figures` | `train@denoise`, `report` |" in table
+
+
+def test_the_pipeline_pages_table_of_stages_is_generated_from_dvc_yaml():
+    page = ROOT / "docs" / "pipeline.md"
+    assert committed_table(page, STAGES_START, STAGES_END) == stages_table(ROOT), "run `make docs`"
+    assert "| `train@vae` | `python stages/train.py vae` |" in stages_table(ROOT)

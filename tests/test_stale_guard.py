@@ -121,8 +121,8 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
     assert "Traceback" not in result.stderr
     assert review.returncode == 1 and stale in first_error_line(review), review.stderr
     assert not (copy / "report.md").exists()
-    if edit == "code":  # the README shows this very line
-        assert line in (ROOT / "README.md").read_text()
+    if edit == "code":  # docs/review.md shows this very line
+        assert line in (ROOT / "docs" / "review.md").read_text()
 
 
 def test_a_draft_review_of_stale_results_says_so(repo):

@@ -1,7 +1,8 @@
-"""The table "what reruns when you change what", generated from dvc.yaml as DVC resolves it.
+"""Tables generated from dvc.yaml as DVC resolves it: "what reruns when you change what", and the stages.
 
-``python -m mnist_ae.tools.reruns`` prints it; ``--write docs/reruns.md`` (``make docs``) splices it
-between that page's markers, and tests/test_stage_deps.py fails when the committed page is out of date.
+``python -m mnist_ae.tools.reruns`` prints the first; ``make docs`` splices both into their pages
+(docs/reruns.md, docs/pipeline.md) between markers, and tests/test_stage_deps.py fails when a
+committed page is out of date.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mnist_ae.report import splice_between
 from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, declared_stages, leaf_keys
 
 START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
+STAGES_START, STAGES_END = "<!-- stages:start -->", "<!-- stages:end -->"
 
 
 def stage_outputs(root: Path) -> dict[str, list[str]]:
@@ -105,20 +107,35 @@ def reruns_table(root: Path) -> str:
     return "\n".join([*code, *keys]) + "\n"
 
 
-def committed_table(page: Path) -> str:
+def stages_table(root: Path) -> str:
+    """One row per stage: its command, what it writes, and the params keys it declares."""
+    outputs = stage_outputs(root)
+    lines = ["| stage | command | writes | params |", "|---|---|---|---|"]
+    for stage in declared_stages(root):
+        writes = ", ".join(f"`{out}`" for out in outputs[stage.name])
+        params = ", ".join(f"`{key}`" for key in stage.params) or "none"
+        lines.append(f"| `{stage.name}` | `{stage.cmd}` | {writes} | {params} |")
+    return "\n".join(lines) + "\n"
+
+
+def committed_table(page: Path, start: str = START, end: str = END) -> str:
     text = page.read_text()
-    return text.split(START, 1)[1].split(END, 1)[0].lstrip("\n")
+    return text.split(start, 1)[1].split(end, 1)[0].lstrip("\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", type=Path, help="splice the table into this markdown page")
+    parser.add_argument("--write", type=Path, help="splice the reruns table into this markdown page")
+    parser.add_argument("--stages", type=Path, help="splice the table of stages into this markdown page")
     args = parser.parse_args(argv)
     table = reruns_table(Path.cwd())
+    if args.stages:
+        splice_between(args.stages, STAGES_START, STAGES_END, stages_table(Path.cwd()))
+        print(f"wrote the table of stages into {args.stages}")
     if args.write:
         splice_between(args.write, START, END, table)
         print(f"wrote the reruns table into {args.write}")
-    else:
+    if not (args.write or args.stages):
         print(table, end="")
 
 
