@@ -56,8 +56,8 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
 
     workdir = tmp_path_factory.mktemp("repo")
     env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
-    result = subprocess.run([sys.executable, "-m", "mnist_ae.tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "mnist_ae.tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def data_ready(tmp_path_factory):
     """A tiny repository whose data stages have run; no model trained yet."""
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("interrupt"), {**tiny_overrides(SAMPLE), "train.epochs": 30})
+    overrides = {**tiny_overrides(SAMPLE), "train.epochs": 30}
+    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("interrupt"), overrides)
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "repro", "noise", env=env, capture=True)
     return workdir, env

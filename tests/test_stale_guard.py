@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 
 
-def check(workdir, env, *args, module="mnist_ae.tools.check"):
+def run_tool(workdir, env, *args, module="mnist_ae.tools.check"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=workdir, env=env, capture_output=True, text=True)
 
 
@@ -38,7 +38,7 @@ def clone(tiny_repo, tmp_path_factory):
 def test_the_guard_passes_on_a_fresh_clone_with_no_data(clone):
     _, copy, env = clone
     assert not (copy / "data").exists() and not (copy / "models").exists()
-    result = check(copy, env)
+    result = run_tool(copy, env)
     assert result.returncode == 0, result.stderr
     assert "committed results are current" in result.stdout
 
@@ -111,8 +111,8 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
     else:
         append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
-        result = check(copy, env)
-        review = check(copy, env, "--base", "HEAD", "--out", "report.md", module="mnist_ae.tools.review")
+        result = run_tool(copy, env)
+        review = run_tool(copy, env, "--base", "HEAD", "--out", "report.md", module="mnist_ae.tools.review")
     finally:
         git(copy, "checkout", "--", ".")
     assert result.returncode == 1
@@ -129,7 +129,8 @@ def test_a_draft_review_of_stale_results_says_so(repo):
     copy, env = repo
     append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
-        review = check(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale", module="mnist_ae.tools.review")
+        review = run_tool(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale",
+                          module="mnist_ae.tools.review")
         report = (copy / "draft.md").read_text()
     finally:
         git(copy, "checkout", "--", ".")
@@ -141,9 +142,9 @@ def test_the_guard_passes_after_dvc_repro(repo):
     copy, env = repo
     append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
-        assert check(copy, env).returncode == 1
+        assert run_tool(copy, env).returncode == 1
         ran = dvc(copy, "repro", env=env, capture=True).stdout
-        result = check(copy, env)
+        result = run_tool(copy, env)
         changed = [line[3:] for line in git(copy, "status", "--porcelain", "--untracked-files=no").splitlines()]
     finally:
         git(copy, "checkout", "--", ".")
@@ -151,4 +152,5 @@ def test_the_guard_passes_after_dvc_repro(repo):
     assert result.returncode == 0, result.stderr
     # Byte-reproducible: the retrained VAE gives the committed metrics, curves and tables again.
     assert "dvc.lock" in changed
-    assert not [path for path in changed if path.startswith(("metrics/", "reports/", "plots/train", "plots/robustness"))]
+    results = ("metrics/", "reports/", "plots/train", "plots/robustness")
+    assert not [path for path in changed if path.startswith(results)]

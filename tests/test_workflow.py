@@ -50,7 +50,8 @@ def test_ci_runs_the_readme_test_command():
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m mnist_ae.tools.sweep --param noise.factor --model denoise"),
     (["check"], "python -m mnist_ae.tools.check"),
-    (["review", "BASE=main", "ALLOW_STALE=1"], "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),
+    (["review", "BASE=main", "ALLOW_STALE=1"],
+     "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
     (["bench-canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py

@@ -22,8 +22,6 @@ from typing import Any
 
 from mnist_ae import StudyError
 
-# What DVC says of a cached output or a data dep that simply is not here (a fresh clone).
-ABSENT = ("deleted", "not in cache")
 RERUN_HINT = "rerun `dvc repro` and commit dvc.lock, metrics/, plots/ and reports/"
 
 
@@ -58,7 +56,8 @@ def stale_reasons(entries: list[Any], tracked: set[str]) -> list[str]:
                 if isinstance(state, dict):  # a params file: {key: "modified" | "new" | "deleted"}
                     keys = ", ".join(f"{key} {change}" for key, change in state.items())
                     reasons.append(f"params {keys}")
-                elif state == "new" or (path.rstrip("/") in tracked and state not in ("not in cache",)):
+                # "not in cache": a DVC-cached file that is simply not here, as on a fresh clone.
+                elif state == "new" or (path.rstrip("/") in tracked and state != "not in cache"):
                     reasons.append(f"{label} {path} {state}")
     return reasons
 
@@ -82,12 +81,16 @@ def stale_stages(root: Path) -> list[Stale]:
     return stale
 
 
-def check_current(root: Path) -> None:
-    """Raise a StudyError naming the stale stages, if any; its message is one line."""
+def describe(stale: list[Stale]) -> str:
+    """One line: how many stages are stale, and each with its reasons."""
+    return f"{len(stale)} stage(s) do not match dvc.lock: {', '.join(str(s) for s in stale)}"
+
+
+def check_current(root: Path, hint: str = RERUN_HINT) -> None:
+    """Raise a StudyError naming the stale stages, if any; its message is one line ending in ``hint``."""
     stale = stale_stages(root)
     if stale:
-        names = ", ".join(str(s) for s in stale)
-        raise StudyError(f"stale results: {len(stale)} stage(s) do not match dvc.lock: {names}; {RERUN_HINT}")
+        raise StudyError(f"stale results: {describe(stale)}; {hint}")
 
 
 def main(argv: list[str]) -> None:

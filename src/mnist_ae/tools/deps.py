@@ -30,6 +30,7 @@ class StageDecl:
     cmd: str
     deps: tuple[str, ...]  # every non-params dep path, as written in dvc.yaml
     params: tuple[str, ...]  # declared params keys or sections, e.g. base.seed, evaluate
+    outs: tuple[str, ...] = ()  # every output path, cached or not
 
 
 def declared_stages(root: Path) -> list[StageDecl]:
@@ -42,7 +43,8 @@ def declared_stages(root: Path) -> list[StageDecl]:
         for stage in repo.index.stages:
             params = [key for dep in stage.deps if isinstance(dep, ParamsDependency) for key in dep.params]
             paths = [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)]
-            stages.append(StageDecl(stage.name, stage.cmd, tuple(dict.fromkeys(paths)), tuple(params)))
+            outs = tuple(out.def_path for out in stage.outs)
+            stages.append(StageDecl(stage.name, stage.cmd, tuple(dict.fromkeys(paths)), tuple(params), outs))
         return stages
 
 
@@ -67,6 +69,11 @@ def code_problems(stage: StageDecl, imported: list[str], root: Path) -> list[str
             if source not in imported:
                 problems.append(f"{stage.name}: declares {source}, which it never imports")
     return problems
+
+
+def covers_key(declared: str, key: str) -> bool:
+    """A declared params key covers a key when it is that key or a section that holds it."""
+    return covers(declared.replace(".", "/"), key.replace(".", "/"))
 
 
 def leaf_keys(tree: Any, prefix: str) -> set[str]:
@@ -94,7 +101,7 @@ def params_problems(stage: StageDecl, read: list[str], params: dict) -> list[str
     problems = []
     read_set = set(read)
     for key in sorted(read_set):
-        if not any(covers(d.replace(".", "/"), key.replace(".", "/")) for d in stage.params):
+        if not any(covers_key(declared, key) for declared in stage.params):
             problems.append(f"{stage.name}: reads param {key}, which its params: do not declare")
     for declared in stage.params:
         if declared in read_set:

@@ -14,22 +14,15 @@ from typing import Any
 import yaml
 
 from mnist_ae.report import splice_between
-from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, declared_stages, leaf_keys
+from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
 
 START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
 STAGES_START, STAGES_END = "<!-- stages:start -->", "<!-- stages:end -->"
 
 
-def stage_outputs(root: Path) -> dict[str, list[str]]:
-    """Each stage's output paths (cached or not), as dvc.yaml writes them."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return {stage.name: [out.def_path for out in stage.outs] for stage in repo.index.stages}
-
-
-def downstream(first: set[str], stages: list[StageDecl], outputs: dict[str, list[str]]) -> set[str]:
+def downstream(first: set[str], stages: list[StageDecl]) -> set[str]:
     """Stages that read, directly or through others, an output of a stage in ``first``."""
+    outputs = {stage.name: stage.outs for stage in stages}
     reached, frontier = set(first), set(first)
     while frontier:
         produced = [out for name in frontier for out in outputs[name]]
@@ -45,48 +38,39 @@ def code_rows(root: Path, stages: list[StageDecl]) -> list[tuple[str, set[str]]]
     return [(path, {s.name for s in stages if any(covers(dep, path) for dep in s.deps)}) for path in sources]
 
 
-def param_rows(params: dict[str, Any], stages: list[StageDecl]) -> list[tuple[str, set[str]]]:
-    """(params key, stages that declare it); each model's block is one row, and so is the model list."""
+def param_rows(params: dict[str, Any], stages: list[StageDecl]) -> list[tuple[str, str, set[str]]]:
+    """(params key, a note, stages that declare it); each model's block is one row, the model list another."""
     keys = []
     for section, tree in params.items():
         for key in sorted(leaf_keys(tree, section)):
             parts = key.split(".")
-            if parts[:2] == ["train", "models"]:
-                key = f"train.models.{parts[2]}.*"
+            key = f"train.models.{parts[2]}.*" if parts[:2] == ["train", "models"] else key
             if key not in keys:
                 keys.append(key)
-    keys.insert(keys.index(next(k for k in keys if k.startswith("train.models."))), "train.models (which models: add or drop one)")
-
-    def declaring(key: str) -> set[str]:
-        probe = key.split(" ")[0].removesuffix(".*")
-        return {s.name for s in stages
-                if any(covers(d.replace(".", "/"), probe.replace(".", "/")) for d in s.params)}
-
-    return [(key, declaring(key)) for key in keys]
+    rows = [(key, "", key.removesuffix(".*")) for key in keys]
+    first_block = next(i for i, key in enumerate(keys) if key.startswith("train.models."))
+    rows.insert(first_block, ("train.models", " (which models: add or drop one)", "train.models"))
+    return [(key, note, {s.name for s in stages if any(covers_key(d, probe) for d in s.params)})
+            for key, note, probe in rows]
 
 
 def stage_list(names: set[str], order: list[str]) -> str:
-    """Stage names in pipeline order, with a run of foreach instances shortened to ``train@*``."""
-    listed = [name for name in order if name in names]
-    groups: dict[str, list[str]] = {}
-    for name in listed:
-        groups.setdefault(name.split("@")[0], []).append(name)
+    """Stage names in pipeline order, with all the foreach instances of a stage shortened to ``train@*``."""
     out = []
-    for name in listed:
-        base = name.split("@")[0]
-        family = [n for n in order if n.split("@")[0] == base]
-        if "@" in name and len(family) > 1 and groups[base] == family:
-            if f"`{base}@*`" not in out:
-                out.append(f"`{base}@*`")
-        else:
-            out.append(f"`{name}`")
+    for name in order:
+        if name not in names:
+            continue
+        base, _, instance = name.partition("@")
+        family = [n for n in order if n.partition("@")[0] == base]
+        label = f"`{base}@*`" if instance and len(family) > 1 and set(family) <= names else f"`{name}`"
+        if label not in out:
+            out.append(label)
     return ", ".join(out) or "nothing"
 
 
 def reruns_table(root: Path) -> str:
     """Two markdown tables, code files then params keys, each row with its direct and downstream reruns."""
     stages = declared_stages(root)
-    outputs = stage_outputs(root)
     order = [s.name for s in stages]
     params = yaml.safe_load((root / "params.yaml").read_text())
     header = ["| you change | reruns | then, if their outputs change |", "|---|---|---|"]
@@ -98,21 +82,19 @@ def reruns_table(root: Path) -> str:
             code.append(f"| `{path}` | nothing: no stage imports it | |")
         else:
             code.append(f"| `{path}` | {stage_list(direct, order)} | "
-                        f"{stage_list(downstream(direct, stages, outputs), order)} |")
+                        f"{stage_list(downstream(direct, stages), order)} |")
     keys = ["", "### Params", "", *header]
-    for key, direct in param_rows(params, stages):
-        label = f"`{key}`" if " " not in key else f"`{key.split(' ')[0]}` {key.split(' ', 1)[1]}"
-        keys.append(f"| {label} | {stage_list(direct, order)} | "
-                    f"{stage_list(downstream(direct, stages, outputs), order)} |")
+    for key, note, direct in param_rows(params, stages):
+        keys.append(f"| `{key}`{note} | {stage_list(direct, order)} | "
+                    f"{stage_list(downstream(direct, stages), order)} |")
     return "\n".join([*code, *keys]) + "\n"
 
 
 def stages_table(root: Path) -> str:
     """One row per stage: its command, what it writes, and the params keys it declares."""
-    outputs = stage_outputs(root)
     lines = ["| stage | command | writes | params |", "|---|---|---|---|"]
     for stage in declared_stages(root):
-        writes = ", ".join(f"`{out}`" for out in outputs[stage.name])
+        writes = ", ".join(f"`{out}`" for out in stage.outs)
         params = ", ".join(f"`{key}`" for key in stage.params) or "none"
         lines.append(f"| `{stage.name}` | `{stage.cmd}` | {writes} | {params} |")
     return "\n".join(lines) + "\n"
@@ -128,15 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", type=Path, help="splice the reruns table into this markdown page")
     parser.add_argument("--stages", type=Path, help="splice the table of stages into this markdown page")
     args = parser.parse_args(argv)
-    table = reruns_table(Path.cwd())
     if args.stages:
         splice_between(args.stages, STAGES_START, STAGES_END, stages_table(Path.cwd()))
         print(f"wrote the table of stages into {args.stages}")
     if args.write:
-        splice_between(args.write, START, END, table)
+        splice_between(args.write, START, END, reruns_table(Path.cwd()))
         print(f"wrote the reruns table into {args.write}")
     if not (args.write or args.stages):
-        print(table, end="")
+        print(reruns_table(Path.cwd()), end="")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, METRICS_DIR
 from mnist_ae.report import key_metrics
 from mnist_ae.tools import dvc_cli
-from mnist_ae.tools.check import stale_stages
+from mnist_ae.tools.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.tools.dvc_cli import dotted
 
 # Which way is better for each key metric, and the largest change still called "within noise".
@@ -220,15 +220,14 @@ def table_or(markdown: str, fallback: str) -> str:
 
 def staleness_note(root: Path, allow_stale: bool) -> str:
     """Nothing when the head's results are current; otherwise an error, or with ``allow_stale`` a warning."""
+    if not allow_stale:
+        check_current(root, f"{RERUN_HINT}, or pass --allow-stale for a draft review")
+        return ""
     stale = stale_stages(root)
     if not stale:
         return ""
-    names = ", ".join(str(s) for s in stale)
-    if not allow_stale:
-        raise StudyError(f"stale results: {len(stale)} stage(s) do not match dvc.lock: {names}; rerun `dvc repro` "
-                         "and commit the results, or pass --allow-stale for a draft review")
-    return (f"> **Draft: stale results.** {len(stale)} stage(s) do not match dvc.lock, so their numbers "
-            f"may not be what this code and these params produce: {names}.\n")
+    return (f"> **Draft: stale results.** {describe(stale)}; their numbers may not be what this code and "
+            f"these params produce.\n")
 
 
 def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> Path:

@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-S", "--set", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
                         help="an extra params override, e.g. -S train.epochs=1")
     parser.add_argument("--tiny", type=Path, metavar="SAMPLE_NPZ",
-                        help="run on this Keras-layout sample at 5 epochs, no download (CI: tests/data/mnist_sample.npz)")
+                        help="run on this Keras-layout sample at 5 epochs, no download "
+                             "(CI: tests/data/mnist_sample.npz)")
     parser.add_argument("--dir", type=Path, help="where to build the sandbox (default: a new temp dir)")
     args = parser.parse_args(argv)
     source = Path.cwd()
