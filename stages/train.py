@@ -6,13 +6,14 @@ checkpoints live in .resume/, outside DVC's outputs, and are deleted once the mo
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from mnist_ae import ConfigError
 from mnist_ae.config import check_batch_fits, check_model_name, load_params
 from mnist_ae.files import atomic_dir, load_split, save_model
 from mnist_ae.models import check_module, get_spec
 from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
-from mnist_ae.stage import run_stage
+from mnist_ae.stage import imported_project_files, run_stage
 
 
 def main(argv: list[str]) -> None:
@@ -34,13 +35,15 @@ def main(argv: list[str]) -> None:
     check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
     # TensorFlow starts only here, once every param and input has passed its checks.
-    from mnist_ae.training import Checkpoints, fingerprint, project_sources, train_autoencoder
+    from mnist_ae.training import Checkpoints, fingerprint, train_autoencoder
 
-    get_spec(name).family()  # imported now, so the fingerprint below covers its code
+    # A checkpoint is valid only for the same code: every project file imported, this model's family
+    # module included (imported now), but not the other models' modules.
+    get_spec(name).family()
     shared = [f.name for f in dataclasses.fields(params.train) if f.name != "models"]  # not the other models
     settings = {"seed": params.base.seed, "model": dataclasses.asdict(model_params),
                 "train": {key: getattr(params.train, key) for key in shared}}
-    run = fingerprint(settings, [*dict.fromkeys(files.values()), *project_sources()])
+    run = fingerprint(settings, [*dict.fromkeys(files.values()), *imported_project_files(Path.cwd())])
     checkpoints = Checkpoints(resume_dir(name) / run)
     with atomic_dir(train_log_dir(name)) as log_dir:
         model = train_autoencoder(name, model_params, params.train, params.base.seed, splits, log_dir, checkpoints)

@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,18 +219,6 @@ class SaveCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.checkpoints.save(epoch + 1, self.model, self.log_dir)
-
-
-def project_sources() -> list[Path]:
-    """The project's Python files this process has imported (library and stage script), sorted.
-
-    A checkpoint fingerprints these: change any code the run executes and old checkpoints no longer
-    apply, while an edit to another model's module leaves them valid.
-    """
-    root = Path(__file__).resolve().parents[2]
-    loaded = {Path(module.__file__).resolve() for module in list(sys.modules.values())
-              if getattr(module, "__file__", None)}
-    return sorted(path for path in loaded if path.is_relative_to(root) and path.suffix == ".py")
 
 
 def fingerprint(settings: dict, files: list[Path]) -> str:
