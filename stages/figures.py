@@ -1,13 +1,12 @@
 """Stage figures: every figure of the notebook, for every model, as PNGs under plots/figures."""
 
-import dataclasses
 import logging
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from mnist_ae import figures
-from mnist_ae.config import REFERENCE_ROWS, load_params
+from mnist_ae.config import MODEL_PARAMS, load_params, select_figures
 from mnist_ae.noise import rng_for
 from mnist_ae.files import atomic_dir, load_split, read_json, read_training_history
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
@@ -16,40 +15,10 @@ from mnist_ae.stage import run_stage
 log = logging.getLogger("figures")
 
 
-def drop_unsuitable_codes(cfg, code_sizes: dict[str, int]):
-    """The manifold decodes a 2-D grid and the scatter needs 2-D or wider codes; skip other models."""
-    def fits(key, name, ok):
-        if not ok(code_sizes[name]):
-            log.info("figures.%s: skipping %s, its code has %d values", key, name, code_sizes[name])
-            return False
-        return True
-
-    scatter = [name for name in cfg.latent_scatter if fits("latent_scatter", name, lambda size: size >= 2)]
-    manifold = cfg.manifold_model
-    if manifold is not None and not fits("manifold_model", manifold, lambda size: size == 2):
-        manifold = None
-    return dataclasses.replace(cfg, latent_scatter=scatter, manifold_model=manifold)
-
-
-def trained_only(cfg, trained: list[str]):
-    """Drop untrained models from the figure lists, so an experiment may train fewer models."""
-    def keep(key, names, allowed):
-        skipped = [name for name in names if name not in allowed]
-        if skipped:
-            log.info("figures.%s: skipping %s, not in train.models", key, ", ".join(skipped))
-        return [name for name in names if name in allowed]
-
-    lists = {key: keep(key, getattr(cfg, key), trained)
-             for key in ("code_images", "denoising", "latent_scatter", "samples")}
-    lists["robustness"] = keep("robustness", cfg.robustness, [*trained, *REFERENCE_ROWS])
-    manifold = keep("manifold_model", [cfg.manifold_model] if cfg.manifold_model else [], trained)
-    return dataclasses.replace(cfg, **lists, manifold_model=manifold[0] if manifold else None)
-
-
 def main(argv: list[str]) -> None:
     params = load_params()
     names, seed = list(params.train.models), params.base.seed
-    cfg = trained_only(params.figures, names)
+    cfg, skipped = select_figures(params.figures, MODEL_PARAMS, names)
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
 
@@ -59,13 +28,16 @@ def main(argv: list[str]) -> None:
     from mnist_ae.models import code_shape, code_size, get_spec, load
 
     models = {name: load(model_file(name), name) for name in names}
-    cfg = drop_unsuitable_codes(cfg, {name: code_size(model) for name, model in models.items()})
+    cfg, unsuitable = select_figures(cfg, MODEL_PARAMS, names, {name: code_size(m) for name, m in models.items()})
+    for line in [*skipped, *unsuitable]:
+        log.info(line)
     codecs = {name: keras_codec(model) for name, model in models.items()}
     metrics = {name: read_json(metrics_file(name)) for name in [*names, "pca", "mean_image"]}
     drawn = {}
 
     for name in names:
-        drawn[f"training_curves_{name}"] = figures.training_curves(name, read_training_history(train_log_dir(name)))
+        drawn[f"training_curves_{name}"] = figures.training_curves(
+            name, read_training_history(train_log_dir(name)), get_spec(name).loss_unit)
         drawn[f"reconstructions_{name}"] = figures.digit_rows(
             {"original": digits, name: codecs[name].reconstruct(digits)},
             f"{name}: test digits and their reconstructions (test BCE {metrics[name]['test']['bce_nats']:.4f})")

@@ -6,7 +6,8 @@ from pathlib import Path
 from mnist_ae.config import load_params
 from mnist_ae.files import atomic_path, read_json, write_json
 from mnist_ae.paths import RESULTS_TABLE, SUMMARY, metrics_file
-from mnist_ae.report import extras_table, key_metrics, results_table, splice_into_readme
+from mnist_ae.catalogue import key_metrics
+from mnist_ae.report import extras_table, results_table, splice_into_readme
 from mnist_ae.stage import run_stage
 
 
@@ -23,7 +24,8 @@ def main(argv: list[str]) -> None:
     floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
     classifier = read_json(metrics_file("classifier"))
     text = results_table(metrics, floor) + "\n" + extras_table(metrics, classifier)
-    write_json(SUMMARY, key_metrics({n: m for n, m in metrics.items() if n != "mean_image"}, classifier))
+    summarised = {n: m for n, m in metrics.items() if n != "mean_image"} | {"classifier": classifier}
+    write_json(SUMMARY, key_metrics(summarised))
     with atomic_path(RESULTS_TABLE) as tmp:
         tmp.write_text(text)
 

@@ -35,7 +35,8 @@ def main(argv: list[str]) -> None:
     check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
     # TensorFlow starts only here, once every param and input has passed its checks.
-    from mnist_ae.training import Checkpoints, fingerprint, train_autoencoder
+    from mnist_ae.checkpoints import Checkpoints, fingerprint
+    from mnist_ae.training import train_autoencoder
 
     # A checkpoint is valid only for the same code: every project file imported, this model's family
     # module included (imported now), but not the other models' modules.

@@ -119,7 +119,7 @@ def test_the_typed_params_record_what_a_stage_reads(monkeypatch):
     """Validation reads every key but records none; afterwards each field read is recorded by its dotted key."""
     import dataclasses
 
-    from mnist_ae import config
+    from mnist_ae import typed_params as config
 
     monkeypatch.setattr(config, "_read", None)
     params = load_params(ROOT / "params.yaml")

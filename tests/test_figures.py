@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from mnist_ae import figures
+from mnist_ae import ConfigError, figures
+from mnist_ae.config import MODEL_PARAMS, parse_params, select_figures
 
 RNG = np.random.default_rng(0)
 DIGITS = RNG.random((10, 28, 28), dtype=np.float32)
@@ -22,11 +23,19 @@ def close_figures():
     plt.close("all")
 
 
-def test_training_curves_has_a_panel_per_metric_with_both_splits():
+def test_training_curves_has_a_panel_per_metric_with_both_splits_and_units():
     history = {m: {"train": curve(m), "eval": curve(m)} for m in ("loss", "bce", "kl_loss")}
-    fig = figures.training_curves("vae", history)
+    history["loss"] = {split: frame.assign(loss=frame["loss"] * 784) for split, frame in history["loss"].items()}
+    fig = figures.training_curves("vae", history, "nats/image")
     assert len(fig.axes) == 3
     assert [line.get_label() for line in fig.axes[0].lines] == ["train", "validation"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss (nats/image)", "bce (nats/pixel)", "kl loss (nats/image)"]
+
+
+def test_training_curves_draw_a_loss_equal_to_the_bce_once():
+    history = {m: {"train": curve(m), "eval": curve(m)} for m in ("loss", "bce")}
+    fig = figures.training_curves("dense", history, "nats/pixel")
+    assert [ax.get_title() for ax in fig.axes] == ["bce"]
 
 
 def test_digit_rows_labels_each_row():
@@ -59,32 +68,23 @@ def test_samples_robustness_and_comparison():
     assert isinstance(figures.robustness({"denoise": frame, "noisy_input": frame}, 0.5), Figure)
     metrics = {"dense": {"test": {"bce_nats": 0.09, "psnr_db": 20, "ssim": 0.9}, "probe": {"knn_acc": 0.9}},
                "mean_image": {"test": {"bce_nats": 0.26, "psnr_db": 12, "ssim": 0.1}}}
+    metrics["dense"]["noisy_test"] = {"psnr_db": 15.0, "input_psnr_db": 9.4}
     fig = figures.metrics_comparison(metrics, bce_floor=0.058)
     assert len(fig.axes) == 6
-    assert "floor" in fig.axes[0].get_title()
+    assert "floor" in fig.axes[0].get_title() and "lower is better" in fig.axes[0].get_title()
+    assert "9.40 dB" in fig.axes[3].get_title()  # the noisy digits' own PSNR is marked
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.0900", "0.2600"]  # one format per panel
 
 
-def load_figures_stage():
-    import importlib.util
-
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("figures_stage", ROOT / "stages" / "figures.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
-    return stage
-
-
-def test_figures_stage_skips_the_manifold_of_a_wider_code(raw_params):
+def test_figure_selection_skips_the_manifold_of_a_wider_code(raw_params):
     """`-S train.models.vae.latent_dim=8` must not break the figures stage."""
-    from mnist_ae.config import parse_params
-
-    stage = load_figures_stage()
     cfg = parse_params(raw_params).figures
-    wide = stage.drop_unsuitable_codes(cfg, {"vae": 8})
+    wide, skipped = select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 8, "conv": 128, "denoise": 1568})
     assert wide.manifold_model is None and wide.latent_scatter == ["vae"]
-    assert stage.drop_unsuitable_codes(cfg, {"vae": 2}) == cfg  # the committed setting draws both
-    assert stage.drop_unsuitable_codes(cfg, {"vae": 1}).latent_scatter == []
+    assert skipped == ["figures.manifold_model: skipping vae, its code has 8 values and the figure needs exactly two"]
+    same, skipped = select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 2})
+    assert same == cfg and skipped == []  # the committed setting draws both
+    assert select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 1})[0].latent_scatter == []
 
 
 def test_latent_scatter_projects_wider_codes():
@@ -93,10 +93,15 @@ def test_latent_scatter_projects_wider_codes():
     assert "8-D, projected by PCA" in fig.axes[0].get_title()
 
 
-def test_figures_stage_skips_models_left_out_of_training(raw_params):
-    from mnist_ae.config import parse_params
-
-    stage = load_figures_stage()
-    cfg = stage.trained_only(parse_params(raw_params).figures, ["dense", "denoise"])
+def test_figure_selection_skips_models_left_out_of_training(raw_params):
+    cfg, skipped = select_figures(parse_params(raw_params).figures, MODEL_PARAMS, ["dense", "denoise"])
     assert cfg.samples == ["dense"] and cfg.denoising == ["denoise"] and cfg.manifold_model is None
     assert cfg.robustness == ["denoise", "dense", "pca", "noisy_input"]
+    assert "figures.code_images: skipping conv, not in train.models" in skipped
+
+
+@pytest.mark.parametrize("key", ["code_images", "robustness", "manifold_model"])
+def test_figure_selection_rejects_an_unregistered_name(raw_params, key):
+    figures_params = dict(raw_params["figures"], **{key: "vea" if key == "manifold_model" else ["vea"]})
+    with pytest.raises(ConfigError, match=f"figures.{key}: 'vea' is not one of"):
+        parse_params(dict(raw_params, figures=figures_params))

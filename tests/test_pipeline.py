@@ -83,7 +83,7 @@ def test_metrics_carry_every_section(repo):
         metrics = read_metrics(workdir, name)
         assert {"test", "noisy_test", "probe", "generation"} <= set(metrics), name
         assert 0.0 <= metrics["probe"]["knn_acc"] <= 1.0
-    assert read_metrics(workdir, "vae")["vae"]["neg_elbo_nats"] > 0
+    assert read_metrics(workdir, "vae")["elbo"]["neg_elbo_nats"] > 0
     source = json.loads((workdir / "data" / "raw" / "mnist.json").read_text())["source"]
     assert source == f"local:{SAMPLE}"
 

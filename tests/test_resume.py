@@ -104,7 +104,7 @@ def test_finished_run_removes_its_checkpoints(resumed_and_uninterrupted):
 
 
 def test_checkpoint_key_follows_settings_and_file_contents(tmp_path):
-    from mnist_ae.training import fingerprint
+    from mnist_ae.checkpoints import fingerprint
 
     data = tmp_path / "train.npz"
     data.write_bytes(b"digits")

@@ -1,98 +1,27 @@
-"""Typed, validated params: ``params.yaml`` is parsed once, at the edge, into frozen dataclasses.
+"""The params schema: ``params.yaml`` is parsed once, at the edge, into frozen dataclasses.
 
-Every key is required and every unknown key is an error, so a typo never silently falls back
-to a default. Each failure is one :class:`ConfigError` whose message names the dotted key.
-Nothing here imports TensorFlow, so a bad param fails in a fraction of a second; the model
-blocks under ``train.models`` are typed here too, one dataclass per registered model.
-
-The typed params also record which keys a stage reads (:func:`read_keys`), so a test can check that
-each stage's ``params:`` in dvc.yaml lists exactly those (tests/test_stage_deps.py).
+Every key is required and every unknown key is an error (see typed_params.py, which also records
+which keys a stage reads). Nothing here imports TensorFlow, so a bad param fails in a fraction of a
+second; the model blocks under ``train.models`` are typed here too, one dataclass per registered
+model. Which models each figure draws is decided here as well (:func:`select_figures`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from mnist_ae import ConfigError
+from mnist_ae.typed_params import (ModelBlocks, Section, check, name_sections, optional_positive, parse_dataclass,
+                                   positive, start_recording)
 
 PARAMS_FILE = Path("params.yaml")
-
-
-# Dotted keys read since load_params() returned; None until then, so parsing itself reads nothing.
-_read: set[str] | None = None
-
-
-def read_keys() -> set[str]:
-    """The params keys this process has read, e.g. {"base.seed", "train.models"} (stage.py records them).
-
-    A leaf read is its dotted key. Iterating ``train.models`` (which models there are) reads the key
-    ``train.models`` itself, which only declaring that whole section covers.
-    """
-    return set(_read or ())
-
-
-class Section:
-    """A params section whose field reads are recorded under its dotted path (see ``SECTION_PATHS``)."""
-
-    def __getattribute__(self, name: str) -> Any:
-        value = object.__getattribute__(self, name)
-        if _read is not None and not name.startswith("_") and not isinstance(value, (Section, ModelBlocks)):
-            path = SECTION_PATHS.get(type(self))
-            if path is not None and name in _FIELD_NAMES[type(self)]:
-                _read.add(f"{path}.{name}")
-        return value
-
-
-class ModelBlocks(Mapping):
-    """``train.models``: model name -> typed block. Listing the names reads ``train.models``;
-    looking one up reads nothing until one of its fields is read."""
-
-    def __init__(self, blocks: dict[str, Any]):
-        self._blocks = dict(blocks)
-
-    def _names_read(self) -> None:
-        if _read is not None:
-            _read.add("train.models")
-
-    def __getitem__(self, name: str) -> Any:
-        return self._blocks[name]
-
-    def __contains__(self, name: object) -> bool:
-        if _read is not None:
-            _read.add(f"train.models.{name}")
-        return name in self._blocks
-
-    def __iter__(self) -> Iterator[str]:
-        self._names_read()
-        return iter(self._blocks)
-
-    def __len__(self) -> int:
-        self._names_read()
-        return len(self._blocks)
-
-    def __repr__(self) -> str:
-        return f"ModelBlocks({self._blocks!r})"
-
-
-def check(predicate: Callable[[Any], bool], requirement: str) -> dict:
-    """Field metadata for a range check; ``requirement`` completes 'must be ...'."""
-    return {"check": (predicate, requirement)}
-
-
-def positive() -> Any:
-    return field(metadata=check(lambda v: v >= 1, ">= 1"))
-
-
-def optional_positive() -> Any:
-    return field(metadata=check(lambda v: v is None or v >= 1, "null or >= 1"))
 
 
 @dataclass(frozen=True)
@@ -246,62 +175,12 @@ class Params(Section):
     figures: FiguresParams
 
 
-# The dotted path of each section class, for recording reads; each model has a class of its own.
-SECTION_PATHS: dict[type, str] = {
+# Reads are recorded under each section's dotted path; each model has a params class of its own.
+assert len(set(MODEL_PARAMS.values())) == len(MODEL_PARAMS), "each model needs a params class of its own"
+name_sections({
     **{typing.get_type_hints(Params)[f.name]: f.name for f in dataclasses.fields(Params)},
     **{cls: f"train.models.{name}" for name, cls in MODEL_PARAMS.items()},
-}
-assert len(set(MODEL_PARAMS.values())) == len(MODEL_PARAMS), "each model needs a params class of its own"
-_FIELD_NAMES: dict[type, frozenset[str]] = {
-    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SECTION_PATHS}
-
-
-def parse_dataclass(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'params'} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"{key}: unknown key; expected one of {sorted(fields)}")
-    values = {}
-    for name, f in fields.items():
-        key = f"{where}.{name}" if where else name
-        if name not in data:
-            raise ConfigError(f"{key}: missing key")
-        value = coerce(hints[name], data[name], key)
-        if "check" in f.metadata:
-            predicate, requirement = f.metadata["check"]
-            if not predicate(value):
-                raise ConfigError(f"{key} must be {requirement}, got {data[name]!r}")
-        values[name] = value
-    return cls(**values)
-
-
-def coerce(annotation: Any, value: Any, key: str) -> Any:
-    """Check ``value`` against a simple annotation: scalars, ``X | None``, ``list[X]``."""
-    if dataclasses.is_dataclass(annotation):
-        return parse_dataclass(annotation, value, key)
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return coerce(inner, value, key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        return [coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin in (dict, Mapping) or annotation is Any:
-        return value  # typed later by its owner (the model registry)
-    # bool is an int subclass in Python; 'epochs: true' is a typo, not 1.
-    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if annotation in (int, str, bool) and type(value) is annotation:
-        return value
-    raise ConfigError(f"{key} must be {annotation.__name__}, got {value!r}")
+})
 
 
 def check_model_name(name: str) -> None:
@@ -324,34 +203,50 @@ def parse_params(raw: Any) -> Params:
         raise ConfigError("train.models must be a non-empty mapping of model name to params")
     typed = ModelBlocks({name: parse_model_params(name, block) for name, block in models.items()})
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, models=typed))
-    _check_figure_models(params)
+    select_figures(params.figures, MODEL_PARAMS, MODEL_PARAMS)  # a typo fails here, before any stage starts
     return params
 
 
 # Rows that are not trained models but may appear on the robustness figure.
 REFERENCE_ROWS = ("pca", "noisy_input")
+FIGURE_MODEL_LISTS = ("code_images", "denoising", "latent_scatter", "samples", "robustness")
 
 
-def _check_figure_models(params: Params) -> None:
-    """Figure lists must name registered models (a typo fails here).
+def select_figures(figures: FiguresParams, registered: Collection[str], trained: Collection[str],
+                   code_sizes: Mapping[str, int] | None = None) -> tuple[FiguresParams, list[str]]:
+    """Which models each figure draws: ``figures`` narrowed to what can be drawn, and why not the rest.
 
-    A registered model left out of ``train.models`` is skipped by the figures stage, so one
-    experiment can drop a model with ``-S '~train.models.<name>'`` and nothing else.
+    - A name that is not a registered model (or, for robustness, a reference row) is a typo:
+      ConfigError.
+    - A registered model left out of ``trained`` is skipped, so one experiment can drop a model with
+      ``-S '~train.models.<name>'`` and nothing else.
+    - With ``code_sizes`` known (the trained models are loaded), the latent scatter needs a code of
+      two or more values and the manifold exactly two.
+    Returns the narrowed params and one line per skipped entry.
     """
-    figures = params.figures
-    lists = {
-        "code_images": figures.code_images,
-        "denoising": figures.denoising,
-        "latent_scatter": figures.latent_scatter,
-        "samples": figures.samples,
-        "manifold_model": [figures.manifold_model] if figures.manifold_model is not None else [],
-        "robustness": figures.robustness,
-    }
+    lists = {key: list(getattr(figures, key)) for key in FIGURE_MODEL_LISTS}
+    lists["manifold_model"] = [figures.manifold_model] if figures.manifold_model is not None else []
     for key, names in lists.items():
-        allowed = [*MODEL_PARAMS, *REFERENCE_ROWS] if key == "robustness" else list(MODEL_PARAMS)
+        allowed = [*registered, *REFERENCE_ROWS] if key == "robustness" else list(registered)
         for name in names:
             if name not in allowed:
                 raise ConfigError(f"figures.{key}: '{name}' is not one of {allowed}")
+    code_rules = {"latent_scatter": (lambda size: size >= 2, "needs two or more"),
+                  "manifold_model": (lambda size: size == 2, "needs exactly two")}
+    skipped = []
+    for key, names in lists.items():
+        kept = []
+        for name in names:
+            if name not in trained and name not in REFERENCE_ROWS:
+                skipped.append(f"figures.{key}: skipping {name}, not in train.models")
+            elif code_sizes is not None and key in code_rules and not code_rules[key][0](code_sizes[name]):
+                skipped.append(f"figures.{key}: skipping {name}, its code has {code_sizes[name]} values "
+                               f"and the figure {code_rules[key][1]}")
+            else:
+                kept.append(name)
+        lists[key] = kept
+    manifold = lists.pop("manifold_model")
+    return dataclasses.replace(figures, **lists, manifold_model=manifold[0] if manifold else None), skipped
 
 
 def check_batch_fits(key: str, batch_size: int, n_examples: int, source: Path | str) -> None:
@@ -370,12 +265,7 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     params = parse_params(raw)
-    _start_recording()
+    start_recording()
     return params
 
 
-def _start_recording() -> None:
-    """From here on, reads of params fields are recorded; reads made while validating are not."""
-    global _read
-    if _read is None:
-        _read = set()

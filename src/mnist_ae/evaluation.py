@@ -46,7 +46,5 @@ def evaluate_model(name: str, model: keras.Model, classifier: keras.Model, train
     samples = codec.decode(codes)
     probabilities = classifier.predict(samples[..., None], batch_size=PREDICT_BATCH, verbose=0)
     metrics["generation"] = generation_quality(probabilities, evaluate_params.confidence_threshold)
-    extras = extra_metrics(name, model, test.x)
-    if extras is not None:
-        metrics[name] = extras
+    metrics.update(extra_metrics(name, model, test.x))  # e.g. the VAE's "elbo" section
     return metrics

@@ -13,19 +13,35 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from mnist_ae.catalogue import metric, metrics_named  # noqa: E402
+
 SPLIT_STYLES = {"train": ("-", "train"), "eval": ("--", "validation")}
 
 
-def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]]) -> Figure:
-    """One panel per logged metric (loss, bce; the VAE adds its reconstruction and KL terms)."""
-    metrics = list(history)
+# Units of the logged curves other than the loss, whose unit depends on the model (ModelSpec.loss_unit).
+CURVE_UNITS = {"bce": "nats/pixel", "reconstruction_loss": "nats/image", "kl_loss": "nats/image"}
+
+
+def _same_curves(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame] | None) -> bool:
+    return b is not None and a.keys() == b.keys() and all(
+        np.allclose(a[split].iloc[:, -1], b[split].iloc[:, -1], rtol=1e-6, atol=0) for split in a)
+
+
+def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]], loss_unit: str) -> Figure:
+    """One panel per logged metric (loss, bce; the VAE adds its reconstruction and KL terms).
+
+    A loss equal to the BCE (every autoencoder without a penalty) is drawn once, as the BCE.
+    """
+    metrics = [m for m in history if not (m == "loss" and _same_curves(history["loss"], history.get("bce")))]
+    units = {**CURVE_UNITS, "loss": loss_unit}
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for split, (style, label) in SPLIT_STYLES.items():
             if split in history[metric]:
                 frame = history[metric][split]
                 ax.plot(frame["step"] + 1, frame[metric], style, label=label)
-        ax.set(title=metric.replace("_", " "), xlabel="epoch")
+        label = metric.replace("_", " ")
+        ax.set(title=label, xlabel="epoch", ylabel=f"{label} ({units.get(metric, '?')})")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -119,7 +135,7 @@ def robustness(curves: dict[str, pd.DataFrame], trained_factor: float) -> Figure
             style = ":" if name == "noisy_input" else "-"
             ax.plot(frame["noise_factor"], frame[column], style, marker="o", markersize=3, label=name)
         ax.axvline(trained_factor, color="grey", lw=0.8, ls="--")
-        ax.set(xlabel="noise factor of the input", ylabel=label)
+        ax.set(xlabel="noise factor σ of the input", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.suptitle(f"Noise robustness (dashed line: the denoiser's training noise, {trained_factor})")
@@ -127,14 +143,8 @@ def robustness(curves: dict[str, pd.DataFrame], trained_factor: float) -> Figure
     return fig
 
 
-COMPARISON_PANELS = [
-    ("test", "bce_nats", "test BCE (nats/pixel), lower is better"),
-    ("test", "psnr_db", "test PSNR (dB)"),
-    ("test", "ssim", "test SSIM"),
-    ("noisy_test", "psnr_db", "PSNR fed noisy digits (dB)"),
-    ("probe", "logreg_acc", "logistic-probe accuracy"),
-    ("probe", "knn_acc", "kNN-probe accuracy"),
-]
+COMPARISON_PANELS = metrics_named(("bce_nats", "psnr_db", "ssim", "noisy_psnr_db", "logreg_acc", "knn_acc"))
+INPUT_PSNR = metric("input_psnr_db")
 
 
 def metrics_comparison(metrics: dict[str, dict], bce_floor: float | None) -> Figure:
@@ -142,14 +152,19 @@ def metrics_comparison(metrics: dict[str, dict], bce_floor: float | None) -> Fig
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
     names = list(metrics)
     colors = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
-    for ax, (section, key, label) in zip(axes.flat, COMPARISON_PANELS):
-        values = [metrics[n].get(section, {}).get(key, np.nan) for n in names]
+    input_psnr = next((v for m in metrics.values() if (v := INPUT_PSNR.read(m)) is not None), None)
+    for ax, panel in zip(axes.flat, COMPARISON_PANELS):
+        values = [np.nan if (v := panel.read(metrics[n])) is None else v for n in names]
         bars = ax.bar(names, values, color=colors)
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        if key == "bce_nats" and bce_floor is not None:
+        ax.bar_label(bars, fmt=f"%.{panel.digits}f", fontsize=8)
+        title = f"{panel.title}, {'higher' if panel.higher_is_better else 'lower'} is better"
+        if panel.name == "bce_nats" and bce_floor is not None:
             ax.axhline(bce_floor, color="black", lw=1, ls="--")
-            label = f"{label}\n(dashed: floor BCE(x, x) = {bce_floor:.4f})"
-        ax.set_title(label)
+            title += f"\n(dashed: floor BCE(x, x) = {panel.format(bce_floor)})"
+        if panel.name == "noisy_psnr_db" and input_psnr is not None:
+            ax.axhline(input_psnr, color="black", lw=1, ls="--")
+            title += f"\n(dashed: the noisy digits themselves, {INPUT_PSNR.format(input_psnr)} dB)"
+        ax.set_title(title)
         ax.margins(y=0.12)
         ax.tick_params(axis="x", rotation=35)
         ax.grid(axis="y", alpha=0.3)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
+
+from mnist_ae.catalogue import metric, metrics_named
 
 # Published reference values, quoted from the sources named in README.md; they are not our results.
 PUBLISHED_ANCHORS = {
@@ -18,41 +19,23 @@ PUBLISHED_ANCHORS = {
     "mean_image": "",
 }
 
-COLUMNS = ["model", "test BCE", "PSNR dB", "SSIM", "denoising gain dB", "logreg acc", "kNN acc",
-           "params", "compression", "published anchor"]
-
-# The few numbers per model that an experiment table or a pull-request review shows first:
-# (section of metrics/<model>.json, key there, name in reports/summary.json).
-KEY_METRICS = (
-    ("test", "bce_nats", "bce"),
-    ("test", "psnr_db", "psnr_db"),
-    ("noisy_test", "gain_db", "gain_db"),
-    ("probe", "logreg_acc", "logreg_acc"),
-)
+# The results table's metric columns, defined in the catalogue.
+TABLE_METRICS = metrics_named(("bce_nats", "psnr_db", "ssim", "gain_db", "logreg_acc", "knn_acc"))
+GENERATION_METRICS = metrics_named(("mean_confidence", "class_entropy_nats", "confident_share"))
+NEG_ELBO, RECONSTRUCTION, KL = metrics_named(("neg_elbo_nats", "reconstruction_nats", "kl_nats"))
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 
 
-def _fmt(value, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
 def results_table(metrics: dict[str, dict], floor_bce: float) -> str:
     """A markdown table with one row per model or baseline, in the given order."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    header = ["model", *(m.title for m in TABLE_METRICS), "params", "compression", "published anchor"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, m in metrics.items():
-        test, noisy, probe = m.get("test", {}), m.get("noisy_test", {}), m.get("probe", {})
         cells = [
             f"`{name}`",
-            _fmt(test.get("bce_nats"), 4),
-            _fmt(test.get("psnr_db"), 2),
-            _fmt(test.get("ssim"), 3),
-            _fmt(noisy.get("gain_db"), 2),
-            _fmt(probe.get("logreg_acc"), 3),
-            _fmt(probe.get("knn_acc"), 3),
+            *(metric.format(metric.read(m)) for metric in TABLE_METRICS),
             f"{m['params']:,}" if "params" in m else "–",
             f"{m['compression']:.1f}×" if "compression" in m else "–",
             PUBLISHED_ANCHORS.get(name, ""),
@@ -65,38 +48,19 @@ def results_table(metrics: dict[str, dict], floor_bce: float) -> str:
 
 def extras_table(metrics: dict[str, dict], classifier: dict) -> str:
     """Generation quality of every decoder fed random codes, and the VAE's ELBO terms."""
-    lines = [f"Digit classifier test accuracy: {classifier['test_acc']:.4f}.", "",
-             "| model | mean confidence | class entropy (nats, max 2.30) | share ≥ threshold |",
-             "|---|---|---|---|"]
+    accuracy = metric("test_acc")
+    lines = [f"Digit classifier test accuracy: {accuracy.format(accuracy.read(classifier))}.", "",
+             "| model | " + " | ".join(m.title for m in GENERATION_METRICS) + " |",
+             "|---|" + "---|" * len(GENERATION_METRICS)]
     for name, m in metrics.items():
         if "generation" in m:
-            g = m["generation"]
-            lines.append(f"| `{name}` | {g['mean_confidence']:.3f} | {g['class_entropy_nats']:.3f} | "
-                         f"{g['confident_share']:.3f} |")
+            lines.append(f"| `{name}` | " + " | ".join(g.format(g.read(m)) for g in GENERATION_METRICS) + " |")
     for name, m in metrics.items():
-        if "neg_elbo_nats" in m.get(name, {}):
-            e = m[name]
-            lines += ["", f"`{name}` test negative ELBO: {e['neg_elbo_nats']:.2f} nats per image "
-                          f"= {e['reconstruction_nats']:.2f} reconstruction + {e['kl_nats']:.2f} KL "
-                          f"(published ≈ 149–150)."]
+        if NEG_ELBO.read(m) is not None:
+            lines += ["", f"`{name}` test negative ELBO: {NEG_ELBO.format(NEG_ELBO.read(m))} nats per image "
+                          f"= {RECONSTRUCTION.format(RECONSTRUCTION.read(m))} reconstruction "
+                          f"+ {KL.format(KL.read(m))} KL (published ≈ 149–150)."]
     return "\n".join(lines) + "\n"
-
-
-def key_metrics(metrics: dict[str, dict], classifier: dict) -> dict[str, dict[str, float]]:
-    """reports/summary.json: ``{model: {bce, psnr_db, gain_db, logreg_acc[, neg_elbo]}, classifier: {test_acc}}``.
-
-    Short, flat names keep ``dvc exp show`` and ``dvc metrics diff`` readable; every value is
-    copied from the full per-model files.
-    """
-    summary = {}
-    for name, m in metrics.items():
-        row = {short: m[section][key] for section, key, short in KEY_METRICS
-               if key in m.get(section, {})}
-        if "neg_elbo_nats" in m.get(name, {}):
-            row["neg_elbo"] = m[name]["neg_elbo_nats"]
-        summary[name] = row
-    summary["classifier"] = {"test_acc": classifier["test_acc"]}
-    return summary
 
 
 def splice_between(page: Path, start: str, end: str, text: str) -> None:

@@ -72,7 +72,7 @@ def imported_project_files(root: Path) -> list[str]:
 
 def record_dependencies(directory: Path) -> None:
     """Write ``<directory>/<script>[@<arg>].json``: the argv, imported project files and params read."""
-    from mnist_ae.config import read_keys
+    from mnist_ae.typed_params import read_keys
 
     name = Path(sys.argv[0]).stem + "".join(f"@{arg}" for arg in sys.argv[1:])
     record = {"argv": sys.argv, "files": imported_project_files(Path.cwd()), "params": sorted(read_keys())}

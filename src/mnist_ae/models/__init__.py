@@ -35,8 +35,12 @@ class ModelSpec:
     # How random codes are drawn to test the decoder as a generator: "uniform" in [0, 1)
     # as notebook §1.6 does, or "normal", the VAE's N(0, I) prior.
     code_prior: str
-    # That module's function (model, test digits) -> extra test metrics, e.g. the VAE's negative ELBO.
+    # That module's function (model, test digits) -> extra sections of metrics/<model>.json,
+    # e.g. the VAE's {"elbo": {...}}.
     extra_metrics: str | None = None
+    # The unit of its training loss: the plain autoencoders' BCE is a mean per pixel, the VAE's
+    # ELBO a sum per image.
+    loss_unit: str = "nats/pixel"
 
     def family(self) -> ModuleType:
         """Import the family module (which also registers its custom Keras classes)."""
@@ -54,7 +58,7 @@ MODELS: dict[str, ModelSpec] = {
     "deep": ModelSpec("dense", "build_deep", "uniform"),
     "conv": ModelSpec("conv", "build_conv", "uniform"),
     "denoise": ModelSpec("conv", "build_denoise", "uniform"),
-    "vae": ModelSpec("vae", "build_vae", "normal", "elbo_metrics"),
+    "vae": ModelSpec("vae", "build_vae", "normal", "elbo_metrics", "nats/image"),
 }
 
 
@@ -83,10 +87,10 @@ def build(name: str, params: ModelParams, seed: int) -> keras.Model:
     return getattr(spec.family(), spec.builder)(params, seed)
 
 
-def extra_metrics(name: str, model: keras.Model, images: np.ndarray) -> dict | None:
-    """The family's extra test metrics for ``name``, or None when it has none."""
+def extra_metrics(name: str, model: keras.Model, images: np.ndarray) -> dict[str, dict]:
+    """The family's extra sections of test metrics for ``name``; empty when it has none."""
     spec = get_spec(name)
-    return None if spec.extra_metrics is None else getattr(spec.family(), spec.extra_metrics)(model, images)
+    return {} if spec.extra_metrics is None else getattr(spec.family(), spec.extra_metrics)(model, images)
 
 
 def encoder_of(model: keras.Model) -> keras.Model:

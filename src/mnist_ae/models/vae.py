@@ -170,11 +170,11 @@ def build_vae(params: VAEParams, seed: int) -> keras.Model:
 
 
 def elbo_metrics(model: VAE, x: np.ndarray, batch_size: int = 1000) -> dict:
-    """Test negative ELBO in nats per image, split into reconstruction and KL terms."""
+    """The "elbo" section of the metrics: test negative ELBO in nats per image, and its two terms."""
     totals = np.zeros(3)
     for start in range(0, len(x), batch_size):
         batch = ops.convert_to_tensor(x[start : start + batch_size].reshape(-1, PIXELS))
         terms = model.loss_terms(batch, batch)
         totals += len(batch) * np.array([float(t) for t in terms])
     total, recon, kl = totals / len(x)
-    return {"neg_elbo_nats": total, "reconstruction_nats": recon, "kl_nats": kl}
+    return {"elbo": {"neg_elbo_nats": total, "reconstruction_nats": recon, "kl_nats": kl}}
