@@ -11,19 +11,27 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
+.PHONY: help install lock repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-$(BIN)/dvc: pyproject.toml
+# The README's install, from the lock: every package pinned with its hashes.
+$(BIN)/dvc: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-install: $(BIN)/dvc  ## create .venv and install the project with its test extras
+install: $(BIN)/dvc  ## create .venv and install the locked versions and the project
+
+PIP_TOOLS := pip-tools==7.6.2
+lock:  ## re-resolve requirements.lock (every package, with hashes) from pyproject.toml's pins
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet $(PIP_TOOLS)
+	.lock-venv/bin/pip-compile --quiet --upgrade --extra test --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	rm -rf .lock-venv
 
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
@@ -43,8 +51,9 @@ check: install  ## fail if committed results (dvc.lock, metrics, plots, reports)
 readme: install  ## copy reports/results.md into README.md's results section
 	$(BIN)/python stages/report.py --readme README.md
 
-docs: install  ## regenerate the tables of docs/reruns.md and docs/pipeline.md from dvc.yaml
+docs: install  ## regenerate docs/reruns.md and docs/pipeline.md's tables, and every number quoted in README.md and docs/
 	$(BIN)/python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md
+	$(BIN)/python -m mnist_ae.tools.facts --write
 
 dag: install  ## print the stage graph as markdown
 	$(BIN)/dvc dag --md
@@ -61,7 +70,7 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
-	$(RUN) dvc exp show --no-pager --only-changed --drop 'Created|metrics|models|plots|data|src|stages'
+	$(RUN) python -m mnist_ae.tools.exp_table $(if $(REV),--rev $(REV))
 
 sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
 	$(RUN) python -m mnist_ae.tools.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))

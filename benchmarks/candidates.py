@@ -35,7 +35,7 @@ CANDIDATES = {
 
 def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
     """Seconds per epoch through the pipeline's path, with ``candidate`` applied ("baseline": none)."""
-    from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
+    from timing import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
     change = CANDIDATES.get(candidate, {})
     if "precision" in change.get("train", {}):
@@ -46,7 +46,7 @@ def time_candidate(name: str, candidate: str, epochs: int) -> list[float]:
 
 
 def run_child(name: str, candidate: str, epochs: int) -> float:
-    from bench import child
+    from timing import child
 
     env = CANDIDATES.get(candidate, {}).get("env")
     return statistics.median(child(__file__, name, candidate, "--epochs", str(epochs), env=env))

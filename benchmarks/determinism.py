@@ -8,27 +8,33 @@ one batch so it does not dilute the comparison.
 
     python benchmarks/determinism.py [--epochs 2] [--repeats 2] [--models dense conv]
 
-Needs the prepared data (dvc repro prepare noise). Prints a table; writes nothing.
+Needs the prepared data (dvc repro prepare noise). Prints a table and writes it, with the machine,
+to ``benchmarks/determinism.json`` (``--out``); docs/reproducibility.md's table is spliced from that
+file by ``make docs``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+from pathlib import Path
+
+OUT = Path(__file__).with_name("determinism.json")
 
 MODES = {"deterministic": True, "default": False}
 
 
 def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
     """Seconds per training epoch, warm-up excluded (runs inside the child process)."""
-    from bench import time_pipeline_fit  # this folder is on sys.path when a script here runs
+    from timing import time_pipeline_fit  # this folder is on sys.path when a script here runs
 
     return time_pipeline_fit(name, epochs, validate=False, train_overrides={"deterministic": deterministic})
 
 
 def run_child(name: str, mode: str, epochs: int) -> list[float]:
-    from bench import child
+    from timing import child
 
     return child(__file__, name, mode, "--epochs", str(epochs))
 
@@ -38,6 +44,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per process, after one warm-up")
     parser.add_argument("--repeats", type=int, default=2, help="A B pairs per model")
     parser.add_argument("--models", nargs="*", help="default: every model in params.yaml")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where to write the results (default: {OUT.name})")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -45,9 +52,14 @@ def main() -> None:
         print(json.dumps(time_epochs(name, MODES[mode], args.epochs)))
         return
 
+    from timing import cpu_model
+
     from mnist_ae.config import load_params
+    from mnist_ae.files import write_json
 
     names = args.models or list(load_params().train.models)
+    results = {"machine": f"{cpu_model()}, {os.cpu_count()} CPUs", "epochs": args.epochs, "repeats": args.repeats,
+               "models": {}}
     print(f"{'model':<8} {'deterministic s/epoch':>22} {'default s/epoch':>16} {'overhead':>9}  per-pair overheads")
     for name in names:
         times = {mode: [] for mode in MODES}
@@ -60,6 +72,21 @@ def main() -> None:
         det, default = statistics.median(times["deterministic"]), statistics.median(times["default"])
         spread = ", ".join(f"{p:+.0%}" for p in pairs)
         print(f"{name:<8} {det:>22.2f} {default:>16.2f} {det / default - 1:>+9.0%}  {spread}", flush=True)
+        results["models"][name] = {"deterministic_s": det, "default_s": default, "pair_overheads": pairs}
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+
+
+def markdown(results: dict) -> str:
+    """docs/reproducibility.md's table, from a determinism.json."""
+    lines = [f"Measured on {results['machine']}: the median of {results['epochs']} epochs in each of "
+             f"{results['repeats']} pairs.", "",
+             "| model | deterministic s/epoch | default s/epoch | overhead | per pair |", "|---|---|---|---|---|"]
+    for name, m in results["models"].items():
+        pairs = ", ".join(f"{p:+.0%}" for p in m["pair_overheads"])
+        lines.append(f"| {name} | {m['deterministic_s']:.2f} | {m['default_s']:.2f} | "
+                     f"{m['deterministic_s'] / m['default_s'] - 1:+.0%} | {pairs} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from conftest import ROOT, SAMPLE
 pytestmark = pytest.mark.e2e
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import bench  # noqa: E402
+import pipeline_runs  # noqa: E402
+import tables  # noqa: E402
+import timing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +50,12 @@ def test_flops_per_image_of_the_dense_model_from_its_layers():
 
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Dense(784)])
     wrapper = keras.Sequential([keras.Input((784,)), model])
-    assert bench.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
+    assert timing.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
 
 
 def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
     _, output = tiny_repo
-    stats = bench.stage_stats(output)
+    stats = pipeline_runs.stage_stats(output)
     assert {"prepare", "train@conv", "evaluate@vae", "figures", "report"} <= set(stats)
     # fetch, noise and report load only NumPy: about 50-70 MiB, so only bare-interpreter size is a safe floor
     assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 10 for s in stats.values())  # report may take < 0.05 s
@@ -87,8 +89,8 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
     results = {"machine": "test", "peak_gflops": 100.0, "epochs": 1, "repeats": 1, "models": {"dense": model},
                "startup": {"python_s": 0.01, "import_tensorflow_s": 3.0}, "noop_repro_s": 0.9,
                "canonical_pipeline": run}
-    assert bench.overhead_split(run) == {"between stages": 0.0, "train stages besides fit": 10.0, "other stages": 20.0}
-    table = bench.markdown(results)
+    assert pipeline_runs.overhead_split(run) == {"between stages": 0.0, "train stages besides fit": 10.0, "other stages": 20.0}
+    table = tables.markdown(results)
     assert "| ratio A/B | ≥ 1.0 for every model | 1.11 at the lowest (dense) | yes |" in table
     assert "| canonical pipeline overhead | ≤ 1.10 | 1.30 | **no** |" in table
     assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, canonical) | **no** |" in table

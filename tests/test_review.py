@@ -3,107 +3,133 @@
 The end-to-end runs of both commands, on a real tiny pipeline, are in test_pipeline.py.
 """
 
-import copy
-
 import pytest
-import yaml
 
 from mnist_ae import StudyError
-from mnist_ae.tools.review import MetricChange, Revisions, compare, metrics_table, summary_at, tally
+from mnist_ae.catalogue import BY_NAME
+from mnist_ae.tools.review import Revisions
 from mnist_ae.tools.sweep import sweep_figure, sweep_table
+from mnist_ae.tools.verdicts import MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, tally
 
 from conftest import ROOT
 
 
-@pytest.mark.parametrize("name, base, head, verdict", [
-    ("dense.bce", 0.0920, 0.0900, "better"),          # lower BCE is better
-    ("dense.bce", 0.0900, 0.0920, "worse"),
-    ("dense.psnr_db", 20.0, 21.0, "better"),          # higher PSNR is better
-    ("dense.psnr_db", 21.0, 20.0, "worse"),
-    ("vae.neg_elbo", 153.0, 150.0, "better"),
-    ("classifier.test_acc", 0.980, 0.970, "worse"),
-    ("dense.psnr_db", 20.0, 20.03, "same (within noise)"),
-    ("dense.bce", 0.0920, 0.0921, "same (within noise)"),
-    ("dense.bce", 0.0920, 0.0920, "same"),
-    ("dense.bce", None, 0.0920, "new"),
-    ("dense.bce", 0.0920, None, "removed"),
+@pytest.mark.parametrize("model, metric, base, head, verdict", [
+    ("dense", "bce_nats", 0.0920, 0.0900, "better"),          # lower BCE is better
+    ("dense", "bce_nats", 0.0900, 0.0920, "worse"),
+    ("dense", "psnr_db", 20.0, 21.0, "better"),               # higher PSNR is better
+    ("dense", "psnr_db", 21.0, 20.0, "worse"),
+    ("vae", "neg_elbo_nats", 153.0, 150.0, "better"),
+    ("classifier", "test_acc", 0.980, 0.970, "worse"),
+    ("dense", "psnr_db", 20.0, 20.03, "same (within noise)"),
+    ("dense", "bce_nats", 0.0920, 0.0921, "same (within noise)"),
+    ("dense", "bce_nats", 0.0920, 0.0920, "same"),
+    ("dense", "bce_nats", None, 0.0920, "new"),
+    ("dense", "bce_nats", 0.0920, None, "removed"),
 ])
-def test_verdict_knows_each_metrics_direction_and_noise_level(name, base, head, verdict):
-    assert MetricChange(name, base, head).verdict == verdict
+def test_verdict_knows_each_metrics_direction_and_noise_level(model, metric, base, head, verdict):
+    assert MetricChange(model, BY_NAME[metric], base, head).verdict == verdict
 
 
 def test_a_new_noise_factor_marks_metrics_of_noisy_input():
-    changes = compare({"denoise": {"bce": 0.076, "gain_db": 10.3}}, {"denoise": {"bce": 0.065, "gain_db": 4.6}},
-                      noise_changed=True)
+    changes = compare({"denoise": {"bce_nats": 0.076, "gain_db": 10.3}},
+                      {"denoise": {"bce_nats": 0.065, "gain_db": 4.6}}, noise_changed=True)
     table = metrics_table(changes)
-    assert "| `denoise.gain_db` | 10.3 | 4.6 | -5.7 | -55.34% | **worse**, at a new noise factor |" in table
-    assert "| `denoise.bce` | 0.076 | 0.065 | -0.011 | -14.47% | **better** |" in table
-    assert tally(changes) == "1 better, 1 worse; 1 of them measured at a new noise factor"
+    assert "| `denoise.gain_db` | 10.30 | 4.60 | -5.700 | – | **worse**, at a new noise factor |" in table
+    assert "| `denoise.bce_nats` | 0.0760 | 0.0650 | -0.01100 | -14.47% | **better** |" in table
+    assert tally(changes) == "1 worse, 1 better; 1 of them measured at a new noise factor"
 
 
-def test_percent_change_is_relative_to_the_base():
-    change = MetricChange("dense.psnr_db", 20.0, 25.0)
-    assert change.delta == 5.0 and change.percent == pytest.approx(25.0)
+def test_percent_change_is_relative_to_the_base_and_absent_for_decibels():
+    change = MetricChange("dense", BY_NAME["bce_nats"], 0.08, 0.1)
+    assert change.delta == pytest.approx(0.02) and change.percent == pytest.approx(25.0)
+    assert MetricChange("dense", BY_NAME["psnr_db"], 20.0, 25.0).percent is None
 
 
 def test_compare_covers_metrics_of_either_side():
-    base = {"dense": {"bce": 0.09}, "sparse": {"bce": 0.10}}
-    head = {"dense": {"bce": 0.08}, "conv": {"bce": 0.095}}
+    base = {"dense": {"bce_nats": 0.09}, "sparse": {"bce_nats": 0.10}}
+    head = {"dense": {"bce_nats": 0.08}, "conv": {"bce_nats": 0.095}}
     changes = compare(base, head)
     assert [(c.name, c.verdict) for c in changes] == [
-        ("dense.bce", "better"), ("conv.bce", "new"), ("sparse.bce", "removed")]
+        ("dense.bce_nats", "better"), ("conv.bce_nats", "new"), ("sparse.bce_nats", "removed")]
     assert tally(changes) == "1 better, 1 new, 1 removed"
 
 
-def test_table_lists_changed_metrics_first():
-    table = metrics_table(compare({"a": {"bce": 0.1}, "b": {"bce": 0.2}}, {"a": {"bce": 0.1}, "b": {"bce": 0.1}}))
-    lines = table.splitlines()
-    assert lines[2] == "| `b.bce` | 0.2 | 0.1 | -0.1 | -50.00% | **better** |"
-    assert lines[3] == "| `a.bce` | 0.1 | 0.1 | 0 | 0 | same |"
+def test_table_lists_worse_rows_first_and_counts_the_unchanged():
+    base = {"a": {"bce_nats": 0.1}, "b": {"bce_nats": 0.2}, "c": {"bce_nats": 0.1}}
+    head = {"a": {"bce_nats": 0.1}, "b": {"bce_nats": 0.1}, "c": {"bce_nats": 0.2}}
+    lines = metrics_table(compare(base, head)).splitlines()
+    assert lines[2] == "| `c.bce_nats` | 0.1000 | 0.2000 | +0.10000 | +100.00% | **worse** |"
+    assert lines[3] == "| `b.bce_nats` | 0.2000 | 0.1000 | -0.10000 | -50.00% | **better** |"
+    assert lines[-1] == "The other 1 key metrics are identical."
 
 
-def test_summary_follows_that_sides_train_models(raw_params):
-    """A model dropped from train.models is not reviewed, even if its old metrics file is there."""
-    params = copy.deepcopy(raw_params)
-    del params["train"]["models"]["sparse"]
-    files = {"params.yaml": yaml.safe_dump(params).encode()}
-    for name in ["dense", "sparse", "pca", "classifier"]:
-        files[f"metrics/{name}.json"] = (ROOT / "metrics" / f"{name}.json").read_bytes()
-    summary = summary_at(lambda path: files.get(path.as_posix()))
-    assert set(summary) == {"dense", "pca", "classifier"}
+def test_small_changes_are_fixed_point_not_exponents():
+    change = MetricChange("dense", BY_NAME["bce_nats"], 0.09168, 0.09168 - 9.177e-05)
+    assert "| -0.00009 |" in metrics_table([change])
 
 
-def exp_entry(name, factor, gain, *, other=32, state=None):
-    """One revision as `dvc exp show --json` (DVC 3) lists it."""
-    data = {"params": {"params.yaml": {"data": {"noise": {"factor": factor},
-                                                "train": {"models": {"dense": {"code_size": other}}}}}},
-            "metrics": {"metrics/denoise.json": {"data": {"test": {"bce_nats": 0.08},
-                                                          "noisy_test": {"gain_db": gain, "bce_nats": 0.1}}}}}
-    executor = {"state": state} if state else None
-    return {"revs": [{"rev": f"{name:0<40}", "name": name, "data": data}], "executor": executor, "name": name}
+def test_nothing_changed_is_one_line():
+    same = {"a": {"bce_nats": 0.1, "psnr_db": 20.0}}
+    assert metrics_table(compare(same, same)) == "All 2 key metrics are identical.\n"
+
+
+def test_key_metrics_come_from_dvc_metrics_diff_json():
+    diff = {"metrics/dense.json": {"test.bce_nats": {"old": 0.09, "new": 0.08, "diff": -0.01},
+                                   "test.mse": {"old": 0.02, "new": 0.02, "diff": 0.0}},
+            "metrics/sparse.json": {"test.bce_nats": {"old": 0.1}},  # dropped from train.models
+            "metrics/vae.json": {"elbo.neg_elbo_nats": {"new": 150.0}},
+            "metrics/floor.json": {"test.bce_nats": {"old": 0.058, "new": 0.058}},
+            "reports/summary.json": {"dense.bce_nats": {"old": 0.09, "new": 0.08}}}
+    base, head = key_metrics_from_diff(diff)
+    assert base == {"dense": {"bce_nats": 0.09}, "sparse": {"bce_nats": 0.1}}
+    assert head == {"dense": {"bce_nats": 0.08}, "vae": {"neg_elbo_nats": 150.0}}
+
+
+def test_params_table_uses_the_short_revision_names():
+    diff = {"params.yaml": {"noise.factor": {"old": 0.5, "new": 0.3, "diff": -0.2},
+                            "train.models.tiny": {"new": "{...}"}}}
+    table = params_table(diff, "066bb08", "1a2b3c4")
+    assert table.splitlines()[:3] == ["| param | 066bb08 | 1a2b3c4 |", "|---|---|---|",
+                                      "| `noise.factor` | `0.5` | `0.3` |"]
+    assert "| `train.models.tiny` | – | `{...}` |" in table
+    assert params_table({}, "a", "b") == "No param changed.\n"
+
+
+PARAM_NAMES = ["noise.factor", "train.models.dense.code_size"]
+
+
+def exp_row(name, factor, gain, *, typ="branch_commit", other=32, state=None):
+    """One row as dvc.api.exp_show() (DVC 3) returns it; names shared by two files carry the file."""
+    return {"Experiment": name if typ != "baseline" else None, "rev": name if typ == "baseline" else name[:7], "typ": typ,
+            "State": state, "noise.factor": factor, "train.models.dense.code_size": other,
+            "metrics/denoise.json:test.bce_nats": 0.08, "metrics/denoise.json:noisy_test.gain_db": gain,
+            "metrics/denoise.json:noisy_test.bce_nats": 0.1, "metrics/pca.json:test.bce_nats": 0.12}
 
 
 def exp_show(*experiments):
-    baseline = exp_entry("main", 0.5, 10.0)["revs"][0]
-    return [{"rev": "workspace", "name": None, "data": baseline["data"], "experiments": None},
-            {**baseline, "experiments": list(experiments)}]
+    return [exp_row("workspace", 0.5, 10.0, typ="baseline"), exp_row("main", 0.5, 10.0, typ="baseline"),
+            *experiments]
 
 
 def test_sweep_keeps_finished_runs_that_vary_the_param_alone():
-    shown = exp_show(exp_entry("low", 0.1, 4.0), exp_entry("high", 0.7, 12.0),
-                     exp_entry("running", 0.3, 10.0, state="running"),
-                     exp_entry("other", 0.2, 9.0, other=64))
-    table = sweep_table(shown, "noise.factor", "denoise")
+    shown = exp_show(exp_row("low", 0.1, 4.0, state="Success"), exp_row("high", 0.7, 12.0),
+                     exp_row("running", 0.3, 10.0, state="Running"),
+                     exp_row("other", 0.2, 9.0, other=64))
+    table = sweep_table(shown, "noise.factor", "denoise", PARAM_NAMES)
     assert table["noise.factor"].tolist() == [0.1, 0.5, 0.7]
     assert table["experiment"].tolist() == ["low", "main", "high"]
     assert table["gain_db"].tolist() == [4.0, 10.0, 12.0]
     assert table["baseline"].tolist() == [False, True, False]
-    assert sweep_figure(table, "noise.factor", "denoise").axes[0].get_xlabel() == "noise.factor"
+    fig = sweep_figure(table, "noise.factor", "denoise")
+    assert fig.axes[0].get_xlabel() == "noise.factor"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["noise.factor = 0.1", "noise.factor = 0.5",
+                                                         "noise.factor = 0.7"]
 
 
 def test_sweep_without_experiments_says_how_to_make_them():
     with pytest.raises(StudyError, match=r"no finished experiment varies train.epochs alone"):
-        sweep_table(exp_show(), "train.epochs", "denoise")
+        sweep_table(exp_show(), "train.epochs", "denoise", PARAM_NAMES)
 
 
 def test_an_unknown_base_revision_is_one_clear_error():

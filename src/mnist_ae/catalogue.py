@@ -65,6 +65,7 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("mean_confidence", "generation.mean_confidence", "mean confidence", "", True, 3),
     Metric("class_entropy_nats", "generation.class_entropy_nats", "class entropy", "nats, max 2.30", True, 3),
     Metric("confident_share", "generation.confident_share", "share ≥ threshold", "", True, 3),
+    Metric("compression", "compression", "compression", "×", None, 1),  # 784 / code size
     # The digit classifier's, in metrics/classifier.json.
     Metric("test_acc", "test_acc", "classifier test acc", "", True, 4, key=True, noise_band=0.002),
 )

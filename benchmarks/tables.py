@@ -1,0 +1,61 @@
+"""The markdown tables of docs/performance.md, from a bench.json."""
+
+from __future__ import annotations
+
+from pipeline_runs import fit_cell, overhead_split
+
+
+GOAL_OVERHEAD, GOAL_NOOP_S, GOAL_RSS_MIB = 1.10, 3.0, 2048  # the issue's goals
+
+
+def markdown(results: dict) -> str:
+    """The tables of docs/performance.md, from a bench.json."""
+    lines = [f"Measured on {results['machine']}; float32 matmul peak {results['peak_gflops']:.0f} GFLOP/s; "
+             f"{results['epochs']} timed epochs per process, {results['repeats']} A B pairs.", ""]
+    runs = {label: results[key] for label, key in (("tiny", "tiny_pipeline"), ("canonical", "canonical_pipeline"))
+            if key in results}
+    ratios = {name: m["ratio"] for name, m in results["models"].items()}
+    worst_ratio = min(ratios, key=ratios.get)
+    peaks = {(label, stage): stat["peak_rss_mib"]
+             for label, run in runs.items() for stage, stat in run["stages"].items()}
+    goals = [("ratio A/B", "≥ 1.0 for every model", f"{ratios[worst_ratio]:.2f} at the lowest ({worst_ratio})",
+              ratios[worst_ratio] >= 1.0)]
+    if "canonical" in runs:
+        overhead = runs["canonical"]["overhead"]
+        goals.append(("canonical pipeline overhead", f"≤ {GOAL_OVERHEAD:.2f}", f"{overhead:.2f}",
+                      overhead <= GOAL_OVERHEAD))
+    goals.append(("no-op `dvc repro`", f"≤ {GOAL_NOOP_S:.0f} s", f"{results['noop_repro_s']:.2f} s",
+                  results["noop_repro_s"] <= GOAL_NOOP_S))
+    if peaks:
+        (label, stage), peak = max(peaks.items(), key=lambda item: item[1])
+        goals.append(("peak RSS of any stage", "≤ 2 GiB", f"{peak:,.0f} MiB ({stage}, {label})",
+                      peak <= GOAL_RSS_MIB))
+    lines += ["| measure | goal | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {measure} | {goal} | {value} | {'yes' if met else '**no**'} |" for measure, goal, value, met in goals]
+    lines += ["", "| model | pipeline img/s | plain Keras img/s | A/B | A/B per pair | training MFLOP/img | "
+                  "share of peak |", "|---|---|---|---|---|---|---|"]
+    for name, m in results["models"].items():
+        pairs = ", ".join(f"{r:.2f}" for r in m["pair_ratios"])
+        lines.append(f"| {name} | {m['pipeline_images_per_s']:,.0f} | {m['plain_images_per_s']:,.0f} | "
+                     f"{m['ratio']:.2f} | {pairs} | {m['training_mflops_per_image']:.2f} | {m['share_of_peak']:.1%} |")
+    startup = results["startup"]
+    lines += ["", f"Start-up: Python {startup['python_s']:.2f} s, `import tensorflow` "
+                  f"{startup['import_tensorflow_s']:.2f} s. No-op `dvc repro`: {results['noop_repro_s']:.2f} s."]
+    if runs:
+        lines += ["", "| pipeline | `dvc repro` wall | models' fit | overhead (wall / fit) | "
+                      + " | ".join(overhead_split(next(iter(runs.values())))) + " |",
+                  "|---" * 7 + "|"]
+        for label, run in runs.items():
+            split = " | ".join(f"{seconds:.0f} s" for seconds in overhead_split(run).values())
+            lines.append(f"| {label} | {run['wall_seconds']:.0f} s | {run['fit_seconds']:.0f} s | "
+                         f"{run['overhead']:.2f} | {split} |")
+        header = " | ".join(f"{label} s | {label} fit s | {label} peak RSS" for label in runs)
+        lines += ["", f"| stage | {header} |", "|---" * (1 + 3 * len(runs)) + "|"]
+        for stage in next(iter(runs.values()))["stages"]:
+            cells = []
+            for run in runs.values():
+                stat = run["stages"].get(stage, {})
+                cells += [f"{stat.get('seconds', float('nan')):.1f}", fit_cell(stat),
+                          f"{stat.get('peak_rss_mib', 0):,.0f} MiB"]
+            lines.append(f"| {stage} | {' | '.join(cells)} |")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Timing primitives of the benchmarks: seconds per epoch two ways, FLOPs, peak GFLOP/s, wall time.
+
+Shared by bench.py and determinism.py; every timed setting runs in a process of its own (child).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PLAIN_BATCH = 256  # the notebook's batch size
+
+
+def epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.start = [], 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    return EpochTimer()
+
+
+def load_digits(name: str):
+    """(params, model params, inputs, targets, validation inputs, validation targets) as the train stage reads them."""
+    from mnist_ae.config import load_params
+    from mnist_ae.files import load_split
+    from mnist_ae.paths import data_dir
+
+    params = load_params()
+    model_params = params.train.models[name]
+    split = {(kind, s): load_split(data_dir(kind), s).x
+             for kind in {"clean", model_params.input} for s in ("train", "val")}
+    return (params, model_params, split[model_params.input, "train"], split["clean", "train"],
+            split[model_params.input, "val"], split["clean", "val"])
+
+
+def time_pipeline_fit(name: str, epochs: int, validate: bool = True, train_overrides: dict | None = None,
+                      compile_options: dict | None = None) -> list[float]:
+    """Seconds per epoch through the project's training path; warm-up epoch excluded.
+
+    ``train_overrides`` replace ``train`` params (e.g. ``deterministic``); ``compile_options``
+    (e.g. ``jit_compile``) recompile the model with the same optimizer, loss and metrics.
+    """
+    import dataclasses
+
+    import keras
+
+    from mnist_ae.models import build
+    from mnist_ae.runtime import seed_everything
+    from mnist_ae.training import compile_autoencoder, fit_autoencoder
+
+    params, model_params, x, y, x_val, y_val = load_digits(name)
+    train = dataclasses.replace(params.train, epochs=epochs + 1, **(train_overrides or {}))
+    if not validate:  # one batch, so the comparison is about training alone
+        x_val, y_val = x_val[: train.batch_size], y_val[: train.batch_size]
+    seed_everything(params.base.seed, train.deterministic)
+    model = build(name, model_params, params.base.seed)
+    compile_autoencoder(model, train)
+    if compile_options:
+        options = {"steps_per_execution": train.steps_per_execution, **compile_options}
+        model.compile(optimizer=model.optimizer, loss=model.loss,
+                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **options)
+    timer = epoch_timer()
+    fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
+    return timer.seconds[1:]
+
+
+def time_plain_fit(name: str, epochs: int) -> list[float]:
+    """Seconds per epoch of the notebook's own recipe on the same model; warm-up epoch excluded."""
+    import keras
+
+    from mnist_ae.models import build, input_shape
+
+    params, model_params, x, y, x_val, y_val = load_digits(name)
+    model = build(name, model_params, params.base.seed)
+    shape = (-1, *input_shape(model))
+    model.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
+    timer = epoch_timer()
+    model.fit(x.reshape(shape), y.reshape(shape), epochs=epochs + 1, batch_size=PLAIN_BATCH, shuffle=True,
+              validation_data=(x_val.reshape(shape), y_val.reshape(shape)), callbacks=[timer], verbose=0)
+    return timer.seconds[1:]
+
+
+def child(script: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
+    """Run a benchmark script's ``--child`` mode in a fresh process; its last stdout line is JSON.
+
+    Shared by every script here: op determinism and thread counts are per process, so each timed
+    setting gets a process of its own.
+    """
+    result = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        sys.exit(f"error: {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def training_flops_per_image(model) -> float:
+    """Forward multiply-adds of Dense and Conv2D layers x 2 FLOPs, x 3 for forward plus backward."""
+    import keras
+
+    def forward(layer) -> float:
+        if isinstance(layer, keras.Model):
+            return sum(forward(inner) for inner in layer.layers)
+        if isinstance(layer, keras.layers.Dense):
+            return 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        if isinstance(layer, keras.layers.Conv2D):
+            height, width = layer.output.shape[1:3]
+            kernel = layer.kernel.shape  # (k, k, in, out)
+            return 2.0 * kernel[0] * kernel[1] * kernel[2] * kernel[3] * height * width
+        return 0.0
+
+    return 3.0 * sum(forward(layer) for layer in model.layers if isinstance(layer, keras.Model))
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """Sustained float32 GFLOP/s of a large matmul (best of ``repeats``)."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_uniform((size, size), seed=(1, 2))
+    b = tf.random.stateless_uniform((size, size), seed=(3, 4))
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
+def model_flops() -> dict[str, float]:
+    from mnist_ae.config import load_params
+    from mnist_ae.models import build
+
+    params = load_params()
+    return {name: training_flops_per_image(build(name, block, params.base.seed))
+            for name, block in params.train.models.items()}
+
+
+def seconds(command: list[str], cwd: Path, env: dict | None = None, echo: bool = False) -> tuple[float, str]:
+    """Wall time of ``command`` and its output, stdout and stderr interleaved as printed (and echoed)."""
+    start = time.perf_counter()
+    lines = []
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if echo:
+                print(line, end="", flush=True)
+    elapsed = time.perf_counter() - start
+    output = "".join(lines)
+    if process.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed:\n{output[-2000:]}")
+    return elapsed, output
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo, or the architecture where there is none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

@@ -1,0 +1,191 @@
+"""Numbers quoted in README.md and docs/, each computed from a committed file, never typed.
+
+In a page a number is written ``<!--fact:NAME-->value<!--/fact-->`` (the comments do not render),
+and a block of generated markdown ``<!--block:NAME-->...<!--/block-->``. ``make docs``
+(``python -m mnist_ae.tools.facts --write``) recomputes every value in place; tests/test_docs.py
+fails when a committed page holds a value that is not what its source gives.
+
+Fact names, each optionally followed by ``|format``:
+
+- ``params:<dotted key>``: params.yaml, e.g. ``params:train.epochs``;
+- ``metric:<model>.<metric>``: metrics/<model>.json, through the metric catalogue's path and
+  format, e.g. ``metric:deep.bce_nats``;
+- ``bench:<dotted key>``: benchmarks/bench.json, e.g. ``bench:startup.import_tensorflow_s|.2f``;
+- ``curve:<model>/<split>/<metric>@<epoch index>``: a training curve under plots/train, e.g.
+  ``curve:deep/eval/bce@-1`` (the last validation BCE);
+- ``robustness:<model>@<noise factor>/<column>``: plots/robustness/<model>.csv, e.g.
+  ``robustness:denoise@0.4/psnr_db``;
+- a name from ``NAMED`` below, e.g. ``stages`` (how many stages dvc.yaml resolves to).
+
+Formats: a Python format spec (``.2f``, ``,``), ``min`` (seconds as whole minutes) or ``%``
+(a ratio as a whole percentage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mnist_ae import StudyError
+from mnist_ae.catalogue import BY_NAME
+from mnist_ae.paths import METRICS_DIR, robustness_file, train_log_dir
+
+FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
+BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
+PAGES = ("README.md", "docs/*.md")
+BENCH = Path("benchmarks/bench.json")
+# Block name -> (the benchmarks/ module whose markdown() renders it, the JSON it renders).
+BLOCKS = {"bench": ("tables", BENCH), "determinism": ("determinism", Path("benchmarks/determinism.json"))}
+SWEEP_RECORD = Path("reports/sweep_noise_factor_denoise.csv")
+SAMPLE = Path("tests/data/mnist_sample.npz")
+
+
+def dig(tree: Any, dotted: str, source: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(tree, dict) or key not in tree:
+            raise StudyError(f"{source} has no {dotted}")
+        tree = tree[key]
+    return tree
+
+
+@cache
+def _json(root: Path, path: Path) -> dict:
+    return json.loads((root / path).read_text())
+
+
+def _stage_count(root: Path) -> int:
+    from mnist_ae.tools.deps import declared_stages
+
+    return len(declared_stages(root))
+
+
+def _sample_sizes(root: Path) -> dict[str, int]:
+    with np.load(root / SAMPLE) as sample:
+        return {key: len(sample[key]) for key in sample.files if key.startswith("x_")}
+
+
+def _quick() -> dict[str, Any]:
+    from mnist_ae.tools.sandbox import QUICK_OVERRIDES
+
+    return QUICK_OVERRIDES
+
+
+NAMED: dict[str, Callable[[Path], Any]] = {
+    "stages": _stage_count,
+    "sample_train": lambda root: _sample_sizes(root)["x_train"],
+    "sample_test": lambda root: _sample_sizes(root)["x_test"],
+    "sample_total": lambda root: sum(_sample_sizes(root).values()),
+    "quick_train_digits": lambda root: _quick()["prepare.train_subset"],
+    "quick_epochs": lambda root: _quick()["train.epochs"],
+}
+
+
+def _formatted(value: Any, spec: str) -> str:
+    if spec == "min":
+        return f"{round(value / 60)}"
+    if spec == "%":
+        return f"{round(100 * value)}%"
+    return format(value, spec)
+
+
+def fact(root: Path, name: str) -> str:
+    """The text of fact ``name`` (see the module's docstring) from the committed files under ``root``."""
+    name, _, spec = name.partition("|")
+    kind, _, key = name.partition(":")
+    if kind == "params":
+        value = dig(yaml.safe_load((root / "params.yaml").read_text()), key, "params.yaml")
+    elif kind == "metric":
+        model, _, metric_name = key.rpartition(".")
+        if metric_name not in BY_NAME:
+            raise StudyError(f"fact {name}: {metric_name} is not in the metric catalogue")
+        metric = BY_NAME[metric_name]
+        value = metric.read(_json(root, METRICS_DIR / f"{model}.json"))
+        if value is None:
+            raise StudyError(f"fact {name}: metrics/{model}.json has no {metric.path}")
+        if not spec:
+            return metric.format(value)
+    elif kind == "bench":
+        value = dig(_json(root, BENCH), key, str(BENCH))
+    elif kind == "curve":
+        path, _, index = key.partition("@")
+        model, split, column = path.split("/")
+        frame = pd.read_csv(root / train_log_dir(model) / "plots" / "metrics" / split / f"{column}.tsv", sep="\t")
+        value = float(frame[column].iloc[int(index)])
+    elif kind == "robustness":
+        model, _, rest = key.partition("@")
+        factor, _, column = rest.partition("/")
+        frame = pd.read_csv(root / robustness_file(model))
+        rows = frame.loc[np.isclose(frame["noise_factor"], float(factor)), column]
+        if rows.empty:
+            raise StudyError(f"fact {name}: {robustness_file(model)} has no noise factor {factor}")
+        value = float(rows.iloc[0])
+    elif name in NAMED:
+        value = NAMED[name](root)
+    else:
+        raise StudyError(f"unknown fact '{name}'; see mnist_ae/tools/facts.py")
+    return _formatted(value, spec) if spec else str(value)
+
+
+def block(root: Path, name: str) -> str:
+    """Generated markdown: ``bench`` is docs/performance.md's tables from benchmarks/bench.json,
+    ``determinism`` docs/reproducibility.md's from benchmarks/determinism.json, and
+    ``sweep_record`` docs/experiments.md's table of the committed noise sweep."""
+    if name not in BLOCKS and name != "sweep_record":
+        raise StudyError(f"unknown block '{name}'; see mnist_ae/tools/facts.py")
+    if name == "sweep_record":
+        return markdown_table(pd.read_csv(root / SWEEP_RECORD))
+    module, source = BLOCKS[name]
+    if str(root / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(root / "benchmarks"))
+    return importlib.import_module(module).markdown(_json(root, source)) + "\n"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def render(root: Path, text: str) -> str:
+    """``text`` with every fact and block recomputed."""
+    text = BLOCK.sub(lambda m: f"<!--block:{m['name']}-->\n{block(root, m['name'])}<!--/block-->", text)
+    return FACT.sub(lambda m: f"<!--fact:{m['name']}-->{fact(root, m['name'])}<!--/fact-->", text)
+
+
+def pages(root: Path) -> list[Path]:
+    return sorted(page for pattern in PAGES for page in root.glob(pattern))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="rewrite the pages in place (default: list stale ones)")
+    args = parser.parse_args(argv)
+    root, stale = Path.cwd(), []
+    for page in pages(root):
+        text = page.read_text()
+        fresh = render(root, text)
+        if fresh != text:
+            stale.append(page.relative_to(root).as_posix())
+            if args.write:
+                page.write_text(fresh)
+    verb = "rewrote" if args.write else "stale"
+    print(f"{verb}: {', '.join(stale)}" if stale else "every quoted number is current")
+    if stale and not args.write:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

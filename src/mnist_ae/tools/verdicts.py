@@ -1,0 +1,154 @@
+"""The review's pure part: key metrics of two revisions in, verdicts and markdown tables out.
+
+Which way is better, how a metric is formatted and how large a change still counts as noise all
+come from the metric catalogue (mnist_ae/catalogue.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnist_ae.catalogue import KEY_METRICS, Metric
+
+# Metrics files the review leaves out: they move only with the data, never with a model.
+NOT_REVIEWED = ("floor", "mean_image")
+VERDICT_ORDER = ("worse", "better", "changed", "new", "removed", "same (within noise)", "same")
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    model: str
+    metric: Metric
+    base: float | None
+    head: float | None
+    noise_changed: bool = False  # noise.factor differs between the two sides
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.metric.name}"
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.base is None or self.head is None else self.head - self.base
+
+    @property
+    def percent(self) -> float | None:
+        """Relative change; none for a dB figure, which is already a log ratio."""
+        if self.delta is None or self.base == 0 or self.metric.unit == "dB":
+            return None
+        return 100.0 * self.delta / abs(self.base)
+
+    @property
+    def verdict(self) -> str:
+        if self.base is None:
+            return "new"
+        if self.head is None:
+            return "removed"
+        if self.delta == 0:
+            return "same"
+        if abs(self.delta) <= self.metric.noise_band:
+            return "same (within noise)"
+        if self.metric.higher_is_better is None:
+            return "changed"
+        return "better" if (self.delta > 0) == self.metric.higher_is_better else "worse"
+
+    @property
+    def at_new_noise_level(self) -> bool:
+        """Both values exist but were measured on differently noised digits."""
+        return self.noise_changed and self.metric.noisy_input and self.delta is not None
+
+
+def key_metrics_from_diff(diff: dict[str, dict[str, dict]]) -> tuple[dict, dict]:
+    """(base, head) key metrics, ``{model: {metric name: value}}``, from ``dvc metrics diff --json --all``.
+
+    Every ``metrics/<model>.json`` that DVC tracks at a revision counts, so a model dropped from
+    ``train.models`` drops out of that side.
+    """
+    sides: tuple[dict, dict] = ({}, {})
+    for path, entries in diff.items():
+        if not path.startswith("metrics/") or not path.endswith(".json"):
+            continue
+        model = path.removeprefix("metrics/").removesuffix(".json")
+        if model in NOT_REVIEWED:
+            continue
+        for metric in KEY_METRICS:
+            entry = entries.get(metric.path) or {}
+            for side, key in zip(sides, ("old", "new")):
+                if entry.get(key) is not None:
+                    side.setdefault(model, {})[metric.name] = entry[key]
+    return sides
+
+
+def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]],
+            noise_changed: bool = False) -> list[MetricChange]:
+    """One change per key metric on either side: head's models first, then those only base has."""
+    models = [*head, *(m for m in base if m not in head)]
+    changes = []
+    for model in models:
+        names = {**base.get(model, {}), **head.get(model, {})}
+        for metric in (m for m in KEY_METRICS if m.name in names):
+            changes.append(MetricChange(model, metric, base.get(model, {}).get(metric.name),
+                                        head.get(model, {}).get(metric.name), noise_changed))
+    return changes
+
+
+def _value(change: MetricChange, value: float | None) -> str:
+    return change.metric.format(value)
+
+
+def _delta(change: MetricChange) -> str:
+    """Fixed point, one decimal more than the values, so a small change stays readable."""
+    if change.delta is None:
+        return "–"
+    if change.delta == 0:
+        return "0"
+    return f"{change.delta:+.{change.metric.digits + 1}f}"
+
+
+def metrics_table(changes: list[MetricChange]) -> str:
+    """Worse rows first, then better and the rest; a table with nothing changed is one line."""
+    if all(c.verdict == "same" for c in changes):
+        return f"All {len(changes)} key metrics are identical.\n"
+    lines = ["| metric | base | head | change | change % | verdict |", "|---|---:|---:|---:|---:|---|"]
+    moved = [c for c in changes if c.verdict != "same"]
+    for c in sorted(moved, key=lambda c: VERDICT_ORDER.index(c.verdict)):
+        percent = "–" if c.percent is None else f"{c.percent:+.2f}%"
+        verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
+        if c.at_new_noise_level:
+            verdict += ", at a new noise factor"
+        lines.append(f"| `{c.name}` | {_value(c, c.base)} | {_value(c, c.head)} | {_delta(c)} | {percent} | {verdict} |")
+    same = len(changes) - len(moved)
+    if same:
+        lines += ["", f"The other {same} key metrics are identical."]
+    return "\n".join(lines) + "\n"
+
+
+def tally(changes: list[MetricChange]) -> str:
+    counts: dict[str, int] = {}
+    for c in changes:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    text = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
+    moved = sum(c.at_new_noise_level for c in changes)
+    return text + (f"; {moved} of them measured at a new noise factor" if moved else "")
+
+
+def noise_bands() -> str:
+    """The within-noise bands as one sentence fragment, e.g. "`bce_nats` 0.001, ..."."""
+    return ", ".join(f"`{m.name}` {m.noise_band:g}" for m in KEY_METRICS)
+
+
+def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: str) -> str:
+    """``dvc params diff --json`` as a markdown table of changed params, or one line when none did."""
+    rows = [(key, change) for entries in diff.values() for key, change in sorted(entries.items())]
+    if not rows:
+        return "No param changed.\n"
+    lines = [f"| param | {base_label} | {head_label} |", "|---|---|---|"]
+    for key, change in rows:
+        old, new = ("–" if change.get(side) is None else f"`{change[side]}`" for side in ("old", "new"))
+        lines.append(f"| `{key}` | {old} | {new} |")
+    return "\n".join(lines) + "\n"
+
+
+def noisy_input_metrics() -> list[str]:
+    return [m.name for m in KEY_METRICS if m.noisy_input]
+

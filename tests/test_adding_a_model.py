@@ -1,0 +1,70 @@
+"""A new model touches exactly the places docs/adding-a-model.md lists; forgetting one fails here.
+
+Each place is (the file, what it must hold for every registered model). The page must name every
+file, so the docs and this test cannot drift apart.
+"""
+
+import re
+
+import pytest
+import yaml
+
+from mnist_ae.config import MODEL_PARAMS, ModelParams
+from mnist_ae.models import MODELS
+
+from conftest import ROOT
+from test_models import EXPECTED_CODE, EXPECTED_PARAMS
+
+PAGE = ROOT / "docs" / "adding-a-model.md"
+
+
+def registered():
+    return set(MODELS)
+
+
+def builders_exist():
+    return {name for name, spec in MODELS.items() if spec.source.is_file() and hasattr(spec.family(), spec.builder)}
+
+
+def params_classes():
+    return {name for name, cls in MODEL_PARAMS.items() if issubclass(cls, ModelParams)}
+
+
+def params_blocks():
+    models = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["models"]
+    return {name for name, block in models.items() if name in MODELS and block.get("module") == MODELS[name].module}
+
+
+def overlay_plots():
+    """Models whose validation and training curves and robustness curve all appear in dvc.yaml's plots."""
+    text = (ROOT / "dvc.yaml").read_text()
+    return {name for name in MODELS
+            if all(f"{path}" in text for path in (f"plots/train/{name}/plots/metrics/eval/bce.tsv",
+                                                  f"plots/train/{name}/plots/metrics/train/bce.tsv",
+                                                  f"plots/robustness/{name}.csv"))}
+
+
+def model_expectations():
+    return set(EXPECTED_PARAMS) & set(EXPECTED_CODE)
+
+
+PLACES = {
+    "src/mnist_ae/models/__init__.py": registered,                 # one line in MODELS
+    "src/mnist_ae/models/<family>.py": builders_exist,             # the builder the line names
+    "src/mnist_ae/config.py": params_classes,                      # a params class in MODEL_PARAMS
+    "params.yaml": params_blocks,                                  # a block under train.models, module matching
+    "dvc.yaml": overlay_plots,                                     # its curves in the overlay plots
+    "tests/test_models.py": model_expectations,                    # parameter count and code shape
+}
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_every_registered_model_is_in_each_place(place):
+    found = PLACES[place]()
+    assert found == registered(), f"{place}: missing {sorted(registered() - found)}, extra {sorted(found - registered())}"
+
+
+def test_the_docs_page_lists_exactly_these_places():
+    page = PAGE.read_text()
+    named = set(re.findall(r"^\d+\. `([^`]+)`", page, re.MULTILINE))
+    assert named == set(PLACES), f"docs/adding-a-model.md's numbered list names {sorted(named)}"

@@ -1,0 +1,37 @@
+"""Every number quoted in README.md and docs/ is what its committed source gives (make docs)."""
+
+import pytest
+
+from mnist_ae import StudyError
+from mnist_ae.tools import facts
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("page", facts.pages(ROOT), ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_quoted_numbers_are_current(page):
+    text = page.read_text()
+    assert facts.render(ROOT, text) == text, f"{page.relative_to(ROOT)} is stale: run make docs"
+
+
+def test_the_pages_quote_numbers_through_facts():
+    quoted = sum(len(facts.FACT.findall(page.read_text())) for page in facts.pages(ROOT))
+    assert quoted > 50
+
+
+def test_facts_read_their_sources():
+    assert facts.fact(ROOT, "params:train.epochs") == "50"
+    assert facts.fact(ROOT, "params:prepare.val_fraction|%") == "30%"
+    assert facts.fact(ROOT, "sample_total|,") == "2,500"
+    assert facts.fact(ROOT, "curve:deep/eval/bce@-1|.4f").startswith("0.0")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("metric:dense.no_such_metric", "not in the metric catalogue"),
+    ("params:train.no_such_key", "params.yaml has no train.no_such_key"),
+    ("robustness:denoise@0.45/psnr_db", "has no noise factor 0.45"),
+    ("nonsense", "unknown fact 'nonsense'"),
+])
+def test_a_bad_fact_name_is_one_clear_error(name, message):
+    with pytest.raises(StudyError, match=message):
+        facts.fact(ROOT, name)
