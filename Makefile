@@ -11,7 +11,7 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install lock repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
+.PHONY: help install lock vega repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
@@ -27,11 +27,14 @@ $(BIN)/dvc: pyproject.toml requirements.lock
 install: $(BIN)/dvc  ## create .venv and install the locked versions and the project
 
 PIP_TOOLS := pip-tools==7.6.2
-lock:  ## re-resolve requirements.lock (every package, with hashes) from pyproject.toml's pins
+lock:  ## update requirements.lock (every package, with hashes) to pyproject.toml; existing pins are kept
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet $(PIP_TOOLS)
-	.lock-venv/bin/pip-compile --quiet --upgrade --extra test --generate-hashes --allow-unsafe --strip-extras \
+	.lock-venv/bin/pip-compile --quiet --extra test --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	rm -rf .lock-venv
+
+vega: install  ## re-vendor Vega, Vega-Lite and Vega-Embed (the pins in tools/vega.py) into vendor/vega/page.html
+	$(RUN) python -m mnist_ae.tools.vega
 
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro

@@ -249,5 +249,16 @@ def test_review_shows_changed_figures_from_both_sides(review):
     assert (workdir / "report_files" / "plots" / "index.html").is_file()
 
 
+def test_review_shows_each_curve_chart_as_an_image(review):
+    """The comment shows the curves of both revisions without JavaScript: PNGs rendered by vl-convert."""
+    workdir, report = review
+    curves = report.split("## Curves")[1].split("## Changed figures")[0]
+    images = re.findall(r"!\[([^]]+)\]\((report_files/charts/[\w.]+\.png)\)", curves)
+    assert [title for title, _ in images] == ["Validation BCE per epoch", "Training BCE per epoch",
+                                              "Noise robustness, PSNR against the input noise"]
+    for _, path in images:
+        assert (workdir / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def git_bytes(workdir, spec):
     return subprocess.run(["git", "show", spec], cwd=workdir, check=True, capture_output=True).stdout

@@ -135,3 +135,27 @@ def test_sweep_without_experiments_says_how_to_make_them():
 def test_an_unknown_base_revision_is_one_clear_error():
     with pytest.raises(StudyError, match=r"base revision 'no-such-branch' not found"):
         Revisions(ROOT, "no-such-branch")
+
+
+def test_charts_render_each_vega_spec_to_png_and_skip_images(tmp_path):
+    from mnist_ae.tools.charts import charts_section, render_charts
+
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "line",
+            "data": {"values": [{"x": 0, "y": 1, "rev": "a"}, {"x": 1, "y": 2, "rev": "a"}]},
+            "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"},
+                         "strokeDash": {"field": "rev", "type": "nominal"}}}
+    plots = {"data": {"Val. BCE, per epoch": [{"type": "vega", "content": spec}],
+                      "plots/figures/a.png": [{"type": "image", "url": "a.png"}]}}
+    charts = render_charts(plots, tmp_path)
+    assert [(title, path.name) for title, path in charts] == [("Val. BCE, per epoch", "val_bce_per_epoch.png")]
+    assert charts[0][1].read_bytes()[:4] == b"\x89PNG"
+    section = charts_section([("Val. BCE, per epoch", "files/charts/val_bce_per_epoch.png")], "`a` and `b`")
+    assert "![Val. BCE, per epoch](files/charts/val_bce_per_epoch.png)" in section
+
+
+def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
+    from mnist_ae.tools.charts import render_charts
+
+    bad = {"data": {"broken": [{"type": "vega", "content": {"mark": "nope", "data": {"values": []}}}]}}
+    with pytest.raises(StudyError, match="chart 'broken': vl-convert could not render"):
+        render_charts(bad, tmp_path)

@@ -13,6 +13,7 @@ Fact names, each optionally followed by ``|format``:
 - ``bench:<dotted key>``: benchmarks/bench.json, e.g. ``bench:startup.import_tensorflow_s|.2f``;
 - ``curve:<model>/<split>/<metric>@<epoch index>``: a training curve under plots/train, e.g.
   ``curve:deep/eval/bce@-1`` (the last validation BCE);
+- ``vendor:<npm package>``: the package and its version in vendor/vega/versions.json;
 - ``robustness:<model>@<noise factor>/<column>``: plots/robustness/<model>.csv, e.g.
   ``robustness:denoise@0.4/psnr_db``;
 - a name from ``NAMED`` below, e.g. ``stages`` (how many stages dvc.yaml resolves to).
@@ -114,6 +115,8 @@ def fact(root: Path, name: str) -> str:
             raise StudyError(f"fact {name}: metrics/{model}.json has no {metric.path}")
         if not spec:
             return metric.format(value)
+    elif kind == "vendor":
+        return f"{key} {dig(_json(root, Path('vendor/vega/versions.json')), f'{key}.version', 'versions.json')}"
     elif kind == "bench":
         value = dig(_json(root, BENCH), key, str(BENCH))
     elif kind == "curve":

@@ -5,6 +5,7 @@
 - the params that changed (``dvc params diff --json``);
 - every key metric of the catalogue for base and head (from ``dvc metrics diff --json``), with the
   change and a verdict (tools/verdicts.py: direction, run-to-run noise, a changed noise factor);
+- the curve charts of both revisions as PNGs (tools/charts.py), so a comment without JavaScript shows them;
 - every figure under plots/figures that changed, base and head side by side;
 - the path of the ``dvc plots diff`` HTML, and the full ``dvc metrics diff`` folded away.
 
@@ -25,6 +26,7 @@ from mnist_ae import StudyError
 from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR
 from mnist_ae.tools import dvc_cli
+from mnist_ae.tools.charts import charts_section, render_charts
 from mnist_ae.tools.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.tools.verdicts import (compare, key_metrics_from_diff, metrics_table, noise_bands, noisy_input_metrics,
                                      params_table, tally)
@@ -131,6 +133,9 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     with atomic_dir(out.parent / assets_name) as assets:
         figures_section = changed_figures(revs, assets, assets_name)
         dvc_cli.output(root, "plots", "diff", revs.base_sha, "-o", str(assets / "plots"))
+        charts = render_charts(dvc_json(root, "plots", "diff", revs.base_sha), assets / "charts")
+        curves_section = charts_section([(title, f"{assets_name}/{path.relative_to(assets).as_posix()}")
+                                         for title, path in charts], f"`{base_short}` and `{head_label}`")
 
     noise_note = ""
     if noise_change is not None:
@@ -153,13 +158,16 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
         "A change no larger than " + noise_bands() + " is within run-to-run noise." + noise_note,
         "",
         metrics_table(changes),
+        "## Curves",
+        "",
+        curves_section,
         "## Changed figures",
         "",
         figures_section,
         "## Interactive plots",
         "",
         f"`dvc plots diff {base}` rendered every curve of both revisions into "
-        f"[`{assets_name}/plots/index.html`]({assets_name}/plots/index.html).",
+        f"[`{assets_name}/plots/index.html`]({assets_name}/plots/index.html), which opens offline.",
         "",
         "<details><summary>Every metric: <code>dvc metrics diff</code></summary>",
         "",
