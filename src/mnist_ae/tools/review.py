@@ -132,8 +132,9 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     assets_name = f"{out.stem}_files"
     with atomic_dir(out.parent / assets_name) as assets:
         figures_section = changed_figures(revs, assets, assets_name)
-        dvc_cli.output(root, "plots", "diff", revs.base_sha, "-o", str(assets / "plots"))
-        charts = render_charts(dvc_json(root, "plots", "diff", revs.base_sha), assets / "charts")
+        # The short name is what the charts' revision legends show.
+        dvc_cli.output(root, "plots", "diff", base_short, "-o", str(assets / "plots"))
+        charts = render_charts(dvc_json(root, "plots", "diff", base_short), assets / "charts")
         curves_section = charts_section([(title, f"{assets_name}/{path.relative_to(assets).as_posix()}")
                                          for title, path in charts], f"`{base_short}` and `{head_label}`")
 
