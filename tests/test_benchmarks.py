@@ -62,9 +62,13 @@ def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
     assert stats["train@conv"]["seconds"] > 0.5 and stats["train@conv"]["peak_rss_mib"] > 300  # TensorFlow loaded
 
 
-def test_determinism_benchmark_prints_a_row_per_model(workspace):
-    out = run(*workspace, "benchmarks/determinism.py", "--epochs", "1", "--repeats", "1", "--models", "dense")
+def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_path):
+    out_file = tmp_path / "determinism.json"  # not the workspace's committed file
+    out = run(*workspace, "benchmarks/determinism.py", "--epochs", "1", "--repeats", "1", "--models", "dense",
+              "--out", str(out_file))
     assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
+    results = json.loads(out_file.read_text())
+    assert list(results["models"]) == ["dense"] and results["models"]["dense"]["deterministic_s"] > 0
 
 
 def test_fail_fast_benchmark_times_every_stage(workspace):

@@ -177,7 +177,7 @@ def test_queued_sweep_shows_as_a_readable_table(sweep):
     table = run_module(workdir, env, *EXP_TABLE)
     header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
     assert "noise.factor" in header and "denoise.gain_db" in header
-    assert all(cell in ("Experiment", "State", "noise.factor") or cell.split(".")[-1] in KEY_NAMES
+    assert all(cell in ("Experiment", "rev", "State", "noise.factor") or cell.split(".")[-1] in KEY_NAMES
                for cell in header), header  # nothing from the full metrics files, no hashes
     rows = [line for line in table.splitlines() if "[" in line]  # the named experiments
     assert len(rows) >= 3, table
