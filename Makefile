@@ -11,7 +11,7 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install lock vega repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
+.PHONY: help install lock vega seed-spread repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
@@ -71,6 +71,13 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 	$(RUN) MNIST_AE_THREADS=$$(( $$(nproc) / $(JOBS) > 0 ? $$(nproc) / $(JOBS) : 1 )) PYTHONPATH=src \
 		dvc queue start -j $(JOBS)
 	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
+
+SEEDS ?= 43,44,45
+# One worker with the default thread count, as the committed run used: the spread is then the seed's alone.
+seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write reports/seed_spread.json
+	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)'
+	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
+	$(RUN) python -m mnist_ae.tools.seed_spread --wait
 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
 	$(RUN) python -m mnist_ae.tools.exp_table $(if $(REV),--rev $(REV))

@@ -11,9 +11,11 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from mnist_ae.catalogue import KEY_METRICS
 from mnist_ae.tools import dvc_cli
+from mnist_ae.tools.dvc_cli import dotted
 from mnist_ae.models import MODELS
 from mnist_ae.tools.sandbox import apply_overrides, dvc, sandbox_env
 
@@ -33,6 +35,7 @@ EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
 # The exp show invocation the README documents: changed params and key metrics only.
 EXP_TABLE = ["mnist_ae.tools.exp_table", "--md"]  # make exp-table
+SPREAD_SD = {"gain_db": 0.02, "bce_nats": 0.0005}  # the review fixture's made-up seed spread
 KEY_NAMES = {metric.name for metric in KEY_METRICS}
 
 
@@ -208,6 +211,14 @@ def review(sweep):
     """`make review BASE=HEAD~1` after committing the low-noise experiment's results."""
     workdir, env = sweep
     dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
+    # A seed spread measured at the base's params (made up: the verdicts must use its sd).
+    params = dotted(yaml.safe_load(git(workdir, "show", "HEAD~1:params.yaml")))
+    spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
+              "params": {key: value for key, value in params.items() if key != "base.seed"},
+              "metrics": {"denoise": {"gain_db": {"sd": SPREAD_SD["gain_db"]},
+                                      "bce_nats": {"sd": SPREAD_SD["bce_nats"]}}}}
+    (workdir / "reports" / "seed_spread.json").write_text(json.dumps(spread))
+    dvc(workdir, "repro", "report", env=env, capture=True)  # the report stage reads the spread
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "noise factor 0.3")
     run_module(workdir, env, "mnist_ae.tools.review", "--base", "HEAD~1", "--out", "report.md")
@@ -226,12 +237,15 @@ def test_review_gives_each_changed_metric_the_right_verdict(review):
     head = read_metrics(workdir, "denoise")
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     gain_delta = head["noisy_test"]["gain_db"] - base["noisy_test"]["gain_db"]
-    assert abs(gain_delta) > 0.05  # a real change, beyond run-to-run noise
+    assert abs(gain_delta) > 2 * SPREAD_SD["gain_db"]  # a real change, beyond the seed noise
     assert rows["denoise.gain_db"] == f"**{'better' if gain_delta > 0 else 'worse'}**, at a new noise factor"
     bce_delta = head["test"]["bce_nats"] - base["test"]["bce_nats"]
-    expected = "same (within noise)" if abs(bce_delta) <= 0.001 else f"**{'better' if bce_delta < 0 else 'worse'}**"
+    expected = ("within seed noise" if abs(bce_delta) <= 2 * SPREAD_SD["bce_nats"]
+                else f"**{'better' if bce_delta < 0 else 'worse'}**")
     assert rows["denoise.bce_nats"] == expected  # clean test digits: no noise-factor mark
+    assert rows["denoise.psnr_db"] == "changed, no seed spread"  # the made-up spread has none for it
     assert "dense.bce_nats" not in rows  # the dense model was not retrained: counted, not listed
+    assert "σ is from 3 runs at the base's params" in report
     assert re.search(r"The other \d+ key metrics are identical", report)
     assert "`noise.factor` changed from 0.5 to 0.3" in report
 

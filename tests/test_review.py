@@ -14,6 +14,12 @@ from mnist_ae.tools.verdicts import MetricChange, compare, key_metrics_from_diff
 from conftest import ROOT
 
 
+SPREAD = {"dense": {"bce_nats": {"sd": 0.0004}, "psnr_db": {"sd": 0.02}},
+          "denoise": {"bce_nats": {"sd": 0.0004}, "gain_db": {"sd": 0.05}},
+          "vae": {"neg_elbo_nats": {"sd": 0.4}}, "classifier": {"test_acc": {"sd": 0.001}},
+          "a": {"bce_nats": {"sd": 0.001}}, "b": {"bce_nats": {"sd": 0.001}}, "c": {"bce_nats": {"sd": 0.001}}}
+
+
 @pytest.mark.parametrize("model, metric, base, head, verdict", [
     ("dense", "bce_nats", 0.0920, 0.0900, "better"),          # lower BCE is better
     ("dense", "bce_nats", 0.0900, 0.0920, "worse"),
@@ -21,22 +27,23 @@ from conftest import ROOT
     ("dense", "psnr_db", 21.0, 20.0, "worse"),
     ("vae", "neg_elbo_nats", 153.0, 150.0, "better"),
     ("classifier", "test_acc", 0.980, 0.970, "worse"),
-    ("dense", "psnr_db", 20.0, 20.03, "same (within noise)"),
-    ("dense", "bce_nats", 0.0920, 0.0921, "same (within noise)"),
+    ("dense", "psnr_db", 20.0, 20.03, "within seed noise"),  # 1.5 sd
+    ("dense", "bce_nats", 0.0920, 0.0921, "within seed noise"),
     ("dense", "bce_nats", 0.0920, 0.0920, "same"),
     ("dense", "bce_nats", None, 0.0920, "new"),
     ("dense", "bce_nats", 0.0920, None, "removed"),
 ])
-def test_verdict_knows_each_metrics_direction_and_noise_level(model, metric, base, head, verdict):
-    assert MetricChange(model, BY_NAME[metric], base, head).verdict == verdict
+def test_verdict_knows_each_metrics_direction_and_seed_noise(model, metric, base, head, verdict):
+    sd = SPREAD[model][metric]["sd"]
+    assert MetricChange(model, BY_NAME[metric], base, head, sd=sd).verdict == verdict
 
 
 def test_a_new_noise_factor_marks_metrics_of_noisy_input():
     changes = compare({"denoise": {"bce_nats": 0.076, "gain_db": 10.3}},
-                      {"denoise": {"bce_nats": 0.065, "gain_db": 4.6}}, noise_changed=True)
+                      {"denoise": {"bce_nats": 0.065, "gain_db": 4.6}}, noise_changed=True, spread=SPREAD)
     table = metrics_table(changes)
-    assert "| `denoise.gain_db` | 10.30 | 4.60 | -5.700 | – | **worse**, at a new noise factor |" in table
-    assert "| `denoise.bce_nats` | 0.0760 | 0.0650 | -0.01100 | -14.47% | **better** |" in table
+    assert "| `denoise.gain_db` | 10.30 | 4.60 | -5.700 | – | 0.050 | -114.0 | **worse**, at a new noise factor |" in table
+    assert "| `denoise.bce_nats` | 0.0760 | 0.0650 | -0.01100 | -14.47% | 0.00040 | -27.5 | **better** |" in table
     assert tally(changes) == "1 worse, 1 better; 1 of them measured at a new noise factor"
 
 
@@ -49,7 +56,7 @@ def test_percent_change_is_relative_to_the_base_and_absent_for_decibels():
 def test_compare_covers_metrics_of_either_side():
     base = {"dense": {"bce_nats": 0.09}, "sparse": {"bce_nats": 0.10}}
     head = {"dense": {"bce_nats": 0.08}, "conv": {"bce_nats": 0.095}}
-    changes = compare(base, head)
+    changes = compare(base, head, spread=SPREAD)
     assert [(c.name, c.verdict) for c in changes] == [
         ("dense.bce_nats", "better"), ("conv.bce_nats", "new"), ("sparse.bce_nats", "removed")]
     assert tally(changes) == "1 better, 1 new, 1 removed"
@@ -58,9 +65,9 @@ def test_compare_covers_metrics_of_either_side():
 def test_table_lists_worse_rows_first_and_counts_the_unchanged():
     base = {"a": {"bce_nats": 0.1}, "b": {"bce_nats": 0.2}, "c": {"bce_nats": 0.1}}
     head = {"a": {"bce_nats": 0.1}, "b": {"bce_nats": 0.1}, "c": {"bce_nats": 0.2}}
-    lines = metrics_table(compare(base, head)).splitlines()
-    assert lines[2] == "| `c.bce_nats` | 0.1000 | 0.2000 | +0.10000 | +100.00% | **worse** |"
-    assert lines[3] == "| `b.bce_nats` | 0.2000 | 0.1000 | -0.10000 | -50.00% | **better** |"
+    lines = metrics_table(compare(base, head, spread=SPREAD)).splitlines()
+    assert lines[2] == "| `c.bce_nats` | 0.1000 | 0.2000 | +0.10000 | +100.00% | 0.00100 | +100.0 | **worse** |"
+    assert lines[3] == "| `b.bce_nats` | 0.2000 | 0.1000 | -0.10000 | -50.00% | 0.00100 | -100.0 | **better** |"
     assert lines[-1] == "The other 1 key metrics are identical."
 
 

@@ -25,6 +25,7 @@ PIXELS = 784
 ROBUSTNESS_STREAM = 7  # rng stream for the sweep: every model sees the same noisy digits
 PROBE_STREAM = 8
 SAMPLES_STREAM = 9
+BOOTSTRAP_STREAM = 10  # resampling of the test digits for the 95% intervals
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,12 @@ def evaluate_codec(codec: Codec, train: Split, test: Split, noisy_test: np.ndarr
     probe_train = Split(train.x[probe_rows], train.y[probe_rows])
     log.info("reconstructing %d clean and %d noisy test digits", len(test.x), len(noisy_test))
     test_codes = codec.encode(test.x)  # once: decoded here, probed below
-    test_scores = reconstruction_metrics(test.x, codec.decode(test_codes))
+    bootstrap = rng_for(seed, BOOTSTRAP_STREAM)
+    test_scores = reconstruction_metrics(test.x, codec.decode(test_codes), bootstrap)
     noisy_scores = denoising_metrics(test.x, noisy_test, codec.reconstruct(noisy_test))
     log.info("fitting latent probes on %d training codes", len(probe_rows))
-    probe_scores = probe_accuracies(codec.encode(probe_train.x), probe_train.y, test_codes, test.y, knn_neighbors)
+    probe_scores = probe_accuracies(codec.encode(probe_train.x), probe_train.y, test_codes, test.y, knn_neighbors,
+                                    bootstrap)
     return {
         "params": codec.param_count,
         "code_size": codec.code_size,

@@ -11,6 +11,35 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 N_CLASSES = 10
+BOOTSTRAP_RESAMPLES = 1000
+EPSILON = 1e-7  # Keras' clipping of probabilities in binary cross-entropy
+
+
+def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one value per test digit)."""
+    values = np.asarray(values, dtype=np.float64)
+    means = np.empty(resamples)
+    for i in range(resamples):  # a loop of index draws: memory stays at one resample
+        means[i] = values[rng.integers(0, len(values), len(values))].mean()
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def with_interval(scores: dict[str, float], name: str, values: np.ndarray, rng: np.random.Generator | None) -> None:
+    """Add ``<name>_ci_low`` and ``<name>_ci_high``, the 95% bootstrap interval over the test digits."""
+    if rng is not None:
+        scores[f"{name}_ci_low"], scores[f"{name}_ci_high"] = bootstrap_interval(values, rng)
+
+
+def per_image_bce(clean: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Mean per-pixel BCE of each image, clipped as Keras clips it; their mean is the test BCE."""
+    target = np.asarray(clean, dtype=np.float32).reshape(len(clean), -1)
+    # Clipped in float32, as Keras clips (1 - 1e-7 rounds there), then summed in float64.
+    predicted = np.clip(np.asarray(output, dtype=np.float32).reshape(len(output), -1),
+                        np.float32(EPSILON), np.float32(1.0 - EPSILON))
+    return -(target * np.log(predicted) + (1.0 - target) * np.log(1.0 - predicted)).astype(np.float64).mean(axis=1)
 
 
 def as_images(x: np.ndarray) -> tf.Tensor:
@@ -18,17 +47,25 @@ def as_images(x: np.ndarray) -> tf.Tensor:
     return tf.convert_to_tensor(np.asarray(x, dtype=np.float32).reshape(-1, 28, 28, 1))
 
 
-def reconstruction_metrics(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    """Mean per-pixel BCE (nats) and MSE; per-image PSNR (dB) and SSIM, averaged over images."""
+def reconstruction_metrics(clean: np.ndarray, output: np.ndarray,
+                           rng: np.random.Generator | None = None) -> dict[str, float]:
+    """Mean per-pixel BCE (nats) and MSE; per-image PSNR (dB) and SSIM, averaged over images.
+
+    With ``rng``, BCE and PSNR also get 95% bootstrap intervals over the images.
+    """
     flat_clean = np.asarray(clean, dtype=np.float32).reshape(len(clean), -1)
     flat_output = np.asarray(output, dtype=np.float32).reshape(len(output), -1)
     images_clean, images_output = as_images(clean), as_images(output)
-    return {
+    psnr = tf.image.psnr(images_clean, images_output, max_val=1.0)
+    scores = {
         "bce_nats": float(keras.losses.BinaryCrossentropy()(flat_clean, flat_output)),
         "mse": float(keras.losses.MeanSquaredError()(flat_clean, flat_output)),
-        "psnr_db": float(tf.reduce_mean(tf.image.psnr(images_clean, images_output, max_val=1.0))),
+        "psnr_db": float(tf.reduce_mean(psnr)),
         "ssim": float(tf.reduce_mean(tf.image.ssim(images_clean, images_output, max_val=1.0))),
     }
+    with_interval(scores, "bce_nats", per_image_bce(clean, output), rng)
+    with_interval(scores, "psnr_db", psnr.numpy(), rng)
+    return scores
 
 
 def denoising_metrics(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray) -> dict[str, float]:
@@ -41,14 +78,22 @@ def denoising_metrics(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray) 
     return scores
 
 
-def probe_accuracies(train_codes, train_labels, test_codes, test_labels, knn_neighbors: int) -> dict[str, float]:
-    """How linearly (logistic regression) and locally (kNN) the codes separate the digits."""
-    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    knn = KNeighborsClassifier(n_neighbors=knn_neighbors)
-    return {
-        "logreg_acc": float(logreg.fit(train_codes, train_labels).score(test_codes, test_labels)),
-        "knn_acc": float(knn.fit(train_codes, train_labels).score(test_codes, test_labels)),
-    }
+def probe_accuracies(train_codes, train_labels, test_codes, test_labels, knn_neighbors: int,
+                     rng: np.random.Generator | None = None) -> dict[str, float]:
+    """How linearly (logistic regression) and locally (kNN) the codes separate the digits.
+
+    With ``rng``, each accuracy also gets a 95% bootstrap interval over the test digits.
+    """
+    probes = {"logreg_acc": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+              "knn_acc": KNeighborsClassifier(n_neighbors=knn_neighbors)}
+    scores: dict[str, float] = {}
+    correct = {}
+    for name, probe in probes.items():
+        correct[name] = probe.fit(train_codes, train_labels).predict(test_codes) == np.asarray(test_labels)
+        scores[name] = float(correct[name].mean())
+    for name in probes:  # after both fits, so the intervals do not change what the probes draw
+        with_interval(scores, name, correct[name], rng)
+    return scores
 
 
 def generation_quality(probabilities: np.ndarray, confidence_threshold: float) -> dict[str, float]:

@@ -13,6 +13,8 @@ Fact names, each optionally followed by ``|format``:
 - ``bench:<dotted key>``: benchmarks/bench.json, e.g. ``bench:startup.import_tensorflow_s|.2f``;
 - ``curve:<model>/<split>/<metric>@<epoch index>``: a training curve under plots/train, e.g.
   ``curve:deep/eval/bce@-1`` (the last validation BCE);
+- ``metric_raw:<model>.<dotted key>``: any value of metrics/<model>.json, e.g.
+  ``metric_raw:vae.elbo.iwae_samples``;
 - ``vendor:<npm package>``: the package and its version in vendor/vega/versions.json;
 - ``robustness:<model>@<noise factor>/<column>``: plots/robustness/<model>.csv, e.g.
   ``robustness:denoise@0.4/psnr_db``;
@@ -39,7 +41,7 @@ import yaml
 
 from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
-from mnist_ae.paths import METRICS_DIR, robustness_file, train_log_dir
+from mnist_ae.paths import METRICS_DIR, SEED_SPREAD, robustness_file, train_log_dir
 
 FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
@@ -115,6 +117,9 @@ def fact(root: Path, name: str) -> str:
             raise StudyError(f"fact {name}: metrics/{model}.json has no {metric.path}")
         if not spec:
             return metric.format(value)
+    elif kind == "metric_raw":
+        model, _, path = key.partition(".")
+        value = dig(_json(root, METRICS_DIR / f"{model}.json"), path, f"metrics/{model}.json")
     elif kind == "vendor":
         return f"{key} {dig(_json(root, Path('vendor/vega/versions.json')), f'{key}.version', 'versions.json')}"
     elif kind == "bench":
@@ -143,10 +148,14 @@ def block(root: Path, name: str) -> str:
     """Generated markdown: ``bench`` is docs/performance.md's tables from benchmarks/bench.json,
     ``determinism`` docs/reproducibility.md's from benchmarks/determinism.json, and
     ``sweep_record`` docs/experiments.md's table of the committed noise sweep."""
-    if name not in BLOCKS and name != "sweep_record":
+    if name not in BLOCKS and name not in ("sweep_record", "seed_spread"):
         raise StudyError(f"unknown block '{name}'; see mnist_ae/tools/facts.py")
     if name == "sweep_record":
         return markdown_table(pd.read_csv(root / SWEEP_RECORD))
+    if name == "seed_spread":
+        if not (root / SEED_SPREAD).exists():
+            return f"No `{SEED_SPREAD}` is committed yet: `make seed-spread` measures it.\n"
+        return spread_table(_json(root, SEED_SPREAD))
     module, source = BLOCKS[name]
     if str(root / "benchmarks") not in sys.path:
         sys.path.insert(0, str(root / "benchmarks"))
@@ -159,6 +168,20 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def spread_table(spread: dict) -> str:
+    """reports/seed_spread.json as a table: per model and key metric, mean ± sd, range and n."""
+    lines = [f"Seeds {', '.join(map(str, spread['seeds']))} (`{spread['varied']}`), measured at commit "
+             f"`{str(spread['commit'])[:7]}`.", "",
+             "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
+    for model, stats in spread["metrics"].items():
+        for name, s in stats.items():
+            metric = BY_NAME[name]
+            lines.append(f"| `{model}` | {metric.title} | {metric.format(s['mean'])} ± "
+                         f"{s['sd']:.{metric.digits + 1}f} | {metric.format(s['min'])} – {metric.format(s['max'])} "
+                         f"| {s['n']} |")
     return "\n".join(lines) + "\n"
 
 

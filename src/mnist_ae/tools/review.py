@@ -22,14 +22,19 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from mnist_ae import StudyError
 from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR
 from mnist_ae.tools import dvc_cli
 from mnist_ae.tools.charts import charts_section, render_charts
 from mnist_ae.tools.check import RERUN_HINT, check_current, describe, stale_stages
-from mnist_ae.tools.verdicts import (compare, key_metrics_from_diff, metrics_table, noise_bands, noisy_input_metrics,
-                                     params_table, tally)
+from mnist_ae.tools.dvc_cli import dotted
+from mnist_ae.tools.seed_spread import SPREAD_FILE
+from mnist_ae.tools.sweep import PARAMS_FILE
+from mnist_ae.tools.verdicts import (compare, key_metrics_from_diff, metrics_table, noisy_input_metrics, params_table,
+                                     spread_note, tally)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
 
@@ -112,6 +117,15 @@ def staleness_note(root: Path, allow_stale: bool) -> str:
             f"these params produce.\n")
 
 
+def read_spread(raw: bytes | None) -> dict | None:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StudyError(f"{SPREAD_FILE}: corrupt JSON ({exc})") from None
+
+
 def dvc_json(root: Path, *args: str) -> dict:
     return json.loads(dvc_cli.output(root, *args, "--json") or "{}")
 
@@ -127,7 +141,9 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     params_diff = dvc_json(root, "params", "diff", revs.base_sha)
     noise_change = params_diff.get("params.yaml", {}).get(NOISE_PARAM)
     metrics_diff = dvc_json(root, "metrics", "diff", revs.base_sha, "--all")
-    changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None)
+    spread, verdict_basis = spread_note(read_spread(revs.head_file(SPREAD_FILE)),
+                                        dotted(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
+    changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
     full_metrics = table_or(dvc_cli.output(root, "metrics", "diff", revs.base_sha, "--md"), "No metric changed.")
     assets_name = f"{out.stem}_files"
     with atomic_dir(out.parent / assets_name) as assets:
@@ -156,7 +172,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
         "",
         f"{tally(changes)}.",
         "",
-        "A change no larger than " + noise_bands() + " is within run-to-run noise." + noise_note,
+        verdict_basis + noise_note,
         "",
         metrics_table(changes),
         "## Curves",

@@ -32,7 +32,7 @@ GAIN, BCE, NOISY_BCE = SWEEP_METRICS
 PARAMS_FILE = "params.yaml"
 
 
-def _groups(rows: list[dict]) -> Iterator[tuple[dict, list[dict]]]:
+def experiment_groups(rows: list[dict]) -> Iterator[tuple[dict, list[dict]]]:
     """(baseline row, its experiment rows) for every baseline commit that ``dvc.api.exp_show`` lists."""
     baseline, experiments = None, []
     for row in rows:
@@ -46,12 +46,12 @@ def _groups(rows: list[dict]) -> Iterator[tuple[dict, list[dict]]]:
         yield baseline, experiments
 
 
-def _finished(row: dict) -> bool:
+def finished(row: dict) -> bool:
     """Queued and running experiments show their baseline's metrics, and failed ones none."""
     return row.get("State") in (None, "", "Success")
 
 
-def _column(row: dict, name: str, source: str) -> Any:
+def cell(row: dict, name: str, source: str) -> Any:
     """A cell by name; DVC prefixes a name with its file (``metrics/dense.json:test.bce_nats``) when
     another file has the same name."""
     return row.get(f"{source}:{name}", row.get(name))
@@ -65,18 +65,18 @@ def sweep_table(rows: list[dict], param: str, model: str, param_names: list[str]
     """
     metrics_file = f"metrics/{model}.json"
     table_rows = []
-    for baseline, experiments in _groups(rows):
-        if baseline.get("rev") == "workspace" or _column(baseline, param, PARAMS_FILE) is None:
+    for baseline, experiments in experiment_groups(rows):
+        if baseline.get("rev") == "workspace" or cell(baseline, param, PARAMS_FILE) is None:
             continue  # the workspace repeats its commit, or holds unsaved results
-        base_params = {name: _column(baseline, name, PARAMS_FILE) for name in param_names}
-        for row in [baseline, *filter(_finished, experiments)]:
-            params = {name: _column(row, name, PARAMS_FILE) for name in param_names}
+        base_params = {name: cell(baseline, name, PARAMS_FILE) for name in param_names}
+        for row in [baseline, *filter(finished, experiments)]:
+            params = {name: cell(row, name, PARAMS_FILE) for name in param_names}
             others_changed = [name for name in param_names if name != param and params[name] != base_params[name]]
             values = {m.name: row.get(f"{metrics_file}:{m.path}") for m in SWEEP_METRICS}
             if others_changed or None in values.values():
                 continue
             name = row.get("Experiment") or row.get("rev", "")
-            table_rows.append({param: _column(row, param, PARAMS_FILE), "experiment": name,
+            table_rows.append({param: cell(row, param, PARAMS_FILE), "experiment": name,
                                "baseline": row is baseline, **values})
     if not table_rows:
         raise StudyError(f"no finished experiment varies {param} alone with {metrics_file}; "

@@ -1,7 +1,9 @@
-"""The review's pure part: key metrics of two revisions in, verdicts and markdown tables out.
+"""The review's pure part: key metrics of two revisions and their seed spread in, verdicts and tables out.
 
-Which way is better, how a metric is formatted and how large a change still counts as noise all
-come from the metric catalogue (mnist_ae/catalogue.py).
+A change is "better" or "worse" only when it exceeds SIGMA_MULTIPLE standard deviations of that
+metric over seeds (reports/seed_spread.json, made by make seed-spread); within that it is "within
+seed noise", and where no spread was measured the verdict says so instead of guessing. Which way is
+better and how a metric is formatted come from the metric catalogue (mnist_ae/catalogue.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from mnist_ae.catalogue import KEY_METRICS, Metric
 
 # Metrics files the review leaves out: they move only with the data, never with a model.
 NOT_REVIEWED = ("floor", "mean_image")
-VERDICT_ORDER = ("worse", "better", "changed", "new", "removed", "same (within noise)", "same")
+SIGMA_MULTIPLE = 2.0  # better or worse only beyond this many seed standard deviations
+WITHIN = "within seed noise"
+UNMEASURED = "changed, no seed spread"
+VERDICT_ORDER = ("worse", "better", "changed", UNMEASURED, "new", "removed", WITHIN, "same")
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class MetricChange:
     base: float | None
     head: float | None
     noise_changed: bool = False  # noise.factor differs between the two sides
+    sd: float | None = None  # the metric's standard deviation over seeds; None where not measured
 
     @property
     def name(self) -> str:
@@ -46,11 +52,20 @@ class MetricChange:
             return "removed"
         if self.delta == 0:
             return "same"
-        if abs(self.delta) <= self.metric.noise_band:
-            return "same (within noise)"
+        if self.sd is None:
+            return UNMEASURED
+        if abs(self.delta) <= SIGMA_MULTIPLE * self.sd:
+            return WITHIN
         if self.metric.higher_is_better is None:
             return "changed"
         return "better" if (self.delta > 0) == self.metric.higher_is_better else "worse"
+
+    @property
+    def sigmas(self) -> float | None:
+        """The change in seed standard deviations."""
+        if self.delta is None or not self.sd:
+            return None
+        return self.delta / self.sd
 
     @property
     def at_new_noise_level(self) -> bool:
@@ -80,15 +95,19 @@ def key_metrics_from_diff(diff: dict[str, dict[str, dict]]) -> tuple[dict, dict]
 
 
 def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]],
-            noise_changed: bool = False) -> list[MetricChange]:
-    """One change per key metric on either side: head's models first, then those only base has."""
+            noise_changed: bool = False, spread: dict[str, dict[str, dict]] | None = None) -> list[MetricChange]:
+    """One change per key metric on either side: head's models first, then those only base has.
+
+    ``spread`` is reports/seed_spread.json's "metrics" ({model: {metric: {"sd": ...}}}), or None.
+    """
     models = [*head, *(m for m in base if m not in head)]
     changes = []
     for model in models:
         names = {**base.get(model, {}), **head.get(model, {})}
         for metric in (m for m in KEY_METRICS if m.name in names):
+            sd = ((spread or {}).get(model, {}).get(metric.name) or {}).get("sd")
             changes.append(MetricChange(model, metric, base.get(model, {}).get(metric.name),
-                                        head.get(model, {}).get(metric.name), noise_changed))
+                                        head.get(model, {}).get(metric.name), noise_changed, sd))
     return changes
 
 
@@ -109,14 +128,18 @@ def metrics_table(changes: list[MetricChange]) -> str:
     """Worse rows first, then better and the rest; a table with nothing changed is one line."""
     if all(c.verdict == "same" for c in changes):
         return f"All {len(changes)} key metrics are identical.\n"
-    lines = ["| metric | base | head | change | change % | verdict |", "|---|---:|---:|---:|---:|---|"]
+    lines = ["| metric | base | head | change | change % | seed σ | change / σ | verdict |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
     moved = [c for c in changes if c.verdict != "same"]
     for c in sorted(moved, key=lambda c: VERDICT_ORDER.index(c.verdict)):
         percent = "–" if c.percent is None else f"{c.percent:+.2f}%"
+        sd = "–" if c.sd is None else f"{c.sd:.{c.metric.digits + 1}f}"
+        sigmas = "–" if c.sigmas is None else f"{c.sigmas:+.1f}"
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
         if c.at_new_noise_level:
             verdict += ", at a new noise factor"
-        lines.append(f"| `{c.name}` | {_value(c, c.base)} | {_value(c, c.head)} | {_delta(c)} | {percent} | {verdict} |")
+        lines.append(f"| `{c.name}` | {_value(c, c.base)} | {_value(c, c.head)} | {_delta(c)} | {percent} | {sd} | "
+                     f"{sigmas} | {verdict} |")
     same = len(changes) - len(moved)
     if same:
         lines += ["", f"The other {same} key metrics are identical."]
@@ -132,9 +155,27 @@ def tally(changes: list[MetricChange]) -> str:
     return text + (f"; {moved} of them measured at a new noise factor" if moved else "")
 
 
-def noise_bands() -> str:
-    """The within-noise bands as one sentence fragment, e.g. "`bce_nats` 0.001, ..."."""
-    return ", ".join(f"`{m.name}` {m.noise_band:g}" for m in KEY_METRICS)
+def spread_note(spread: dict | None, base_params: dict) -> tuple[dict | None, str]:
+    """(the spread's metrics to judge by, or None, and a sentence saying what the verdicts rest on).
+
+    The spread counts only where it was measured at the base's params (base.seed aside).
+    """
+    rule = (f"A change is **better** or **worse** only beyond {SIGMA_MULTIPLE:g} standard deviations of that "
+            f"metric over seeds (σ); within that it is \"{WITHIN}\".")
+    if spread is None:
+        return None, (f"No seed spread is committed (`make seed-spread` measures it), so no change is called "
+                      f"better or worse: each is \"{UNMEASURED}\".")
+    theirs = spread.get("params", {})
+    differing = sorted(key for key in set(theirs) | set(base_params) if key != spread.get("varied")
+                       and theirs.get(key) != base_params.get(key))
+    if differing:
+        shown = ", ".join(f"`{key}`" for key in differing[:5]) + (" …" if len(differing) > 5 else "")
+        return None, (f"The committed seed spread was measured at other params than the base ({shown} differ), "
+                      f"so no change is called better or worse: rerun `make seed-spread` on the base.")
+    seeds = ", ".join(str(seed) for seed in spread.get("seeds", []))
+    return spread.get("metrics", {}), (f"{rule} σ is from {len(spread.get('seeds', []))} runs at the base's params "
+                                       f"(`{spread.get('varied')}` = {seeds}; `reports/seed_spread.json`, "
+                                       f"measured at `{str(spread.get('commit'))[:7]}`).")
 
 
 def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: str) -> str:
