@@ -180,8 +180,11 @@ def test_queued_sweep_shows_as_a_readable_table(sweep):
     table = run_module(workdir, env, *EXP_TABLE)
     header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
     assert "noise.factor" in header and "denoise.gain_db" in header
-    assert all(cell in ("Experiment", "rev", "State", "noise.factor") or cell.split(".")[-1] in KEY_NAMES
-               for cell in header), header  # nothing from the full metrics files, no hashes
+    sections = set(yaml.safe_load((workdir / "params.yaml").read_text()))
+    summary_column = re.compile(rf"({'|'.join([*MODELS, 'pca', 'classifier'])})\.({'|'.join(KEY_NAMES)})")
+    for cell in header:  # nothing from the full metrics files, no hashes: names, params, key metrics
+        assert cell in ("Experiment", "rev", "State") or summary_column.fullmatch(cell) \
+            or (cell.split(".")[0] in sections and not cell.endswith(tuple(KEY_NAMES))), cell
     rows = [line for line in table.splitlines() if "[" in line]  # the named experiments
     assert len(rows) >= 3, table
 
