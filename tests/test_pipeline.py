@@ -104,11 +104,12 @@ def test_dvc_sees_an_up_to_date_pipeline_with_metrics_and_plots(repo):
     assert (rendered / "index.html").is_file()
 
 
-ALL_TRAINING = {f"train@{m}" for m in MODELS}
+# report reads every param (it shows the seed spread only at the params it was measured at).
+ALL_TRAINING = {f"train@{m}" for m in MODELS} | {"report"}
 MODEL_PARAMS = {"figures", "report"}  # they draw and tabulate whichever models train.models lists
 KNOBS = [
-    ("noise.factor", 0.3, {"noise", "figures"}),  # figures captions the noisy digits with it
-    ("prepare.train_subset", 1000, {"prepare"}),
+    ("noise.factor", 0.3, {"noise", "figures", "report"}),  # figures captions the noisy digits with it
+    ("prepare.train_subset", 1000, {"prepare", "report"}),
     ("train.epochs", 3, ALL_TRAINING),
     ("train.batch_size", 32, ALL_TRAINING),
     ("train.learning_rate", 0.01, ALL_TRAINING),

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mnist_ae.paths import FIGURES_DIR, RAW_NPZ, RESULTS_TABLE
+from mnist_ae.paths import FIGURES_DIR, RAW_NPZ, RESULTS_TABLE, SUMMARY
 from mnist_ae.tools import dvc_cli
 
 # Small settings that still run every stage and every model.
@@ -49,7 +49,9 @@ TINY_OVERRIDES: dict[str, Any] = {
 
 
 # Results of the committed run; the sandbox makes its own.
-GENERATED = ("dvc.lock", "metrics/", "plots/", "reports/")
+# The pipeline's committed outputs, left out so the copy makes its own; reports/seed_spread.json and the
+# sweep record are not pipeline outputs (the report stage reads the first), so they are copied.
+GENERATED = ("dvc.lock", "metrics/", "plots/", RESULTS_TABLE.as_posix(), SUMMARY.as_posix())
 
 
 def copy_repository(source: Path, dest: Path) -> None:
