@@ -6,18 +6,29 @@ import pytest
 from mnist_ae.catalogue import BY_NAME
 from mnist_ae.metrics import bootstrap_interval, per_image_bce, probe_accuracies, reconstruction_metrics
 from mnist_ae.report import applicable_spread, uncertainty_table
-from mnist_ae.tools.seed_spread import aggregate, metric_values, seed_spread
+from mnist_ae.tools.seed_spread import aggregate, key_metrics_of, seed_spread
 from mnist_ae.tools.verdicts import SIGMA_MULTIPLE, UNMEASURED, WITHIN, MetricChange, compare, spread_note
 
 PARAM_NAMES = ["base.seed", "noise.factor"]
 
 
+RUN_BCE = {}  # rev -> the dense test BCE of that made-up run
+
+
 def run_row(seed, bce, *, typ="branch_commit", factor=0.5, state="Success"):
-    """A row as dvc.api.exp_show() returns it."""
-    return {"Experiment": None if typ == "baseline" else f"s{seed}", "rev": "main" if typ == "baseline" else f"{seed}abc",
-            "typ": typ, "State": None if typ == "baseline" else state, "base.seed": seed, "noise.factor": factor,
-            "metrics/dense.json:test.bce_nats": bce, "metrics/dense.json:test.psnr_db": 20.0 + bce,
-            "metrics/dense.json:test.mse": 0.02, "metrics/vae.json:elbo.neg_elbo_nats": 150.0 + 10 * bce}
+    """A row as dvc.api.exp_show() returns it (seeds as floats, as DVC shows them)."""
+    rev = "main" if typ == "baseline" else f"{seed}abc"
+    RUN_BCE[rev] = bce
+    return {"Experiment": None if typ == "baseline" else f"s{seed}", "rev": rev, "typ": typ,
+            "State": None if typ == "baseline" else state, "base.seed": float(seed), "noise.factor": factor}
+
+
+def run_metrics(rev):
+    """A run's metrics files, as git holds them at its commit."""
+    bce = RUN_BCE[rev]
+    return {"metrics/dense.json": {"test": {"bce_nats": bce, "psnr_db": 20.0 + bce, "mse": 0.02}},
+            "metrics/vae.json": {"elbo": {"neg_elbo_nats": 150.0 + 10 * bce}},
+            "metrics/classifier.json": {"test_acc": 0.98 + bce}}
 
 
 def test_aggregation_gives_the_known_mean_and_sample_sd():
@@ -31,13 +42,14 @@ def test_the_spread_keeps_runs_that_vary_the_seed_alone():
             run_row(43, 0.092), run_row(44, 0.094), run_row(45, 0.5, factor=0.3),  # another param too
             run_row(46, 0.7, state="Running"), run_row(47, 0.8, state="Failed")]
     rows[0]["typ"], rows[0]["rev"] = "baseline", "workspace"
-    spread = seed_spread(rows, PARAM_NAMES, lambda rev: ("f" * 40, {"base.seed": 42, "noise.factor": 0.5}))
+    spread = seed_spread(rows, PARAM_NAMES, lambda rev: ("f" * 40, {"base.seed": 42, "noise.factor": 0.5}), run_metrics)
     assert spread["seeds"] == [42, 43, 44] and spread["commit"] == "f" * 40
     assert spread["params"] == {"noise.factor": 0.5}
     stats = spread["metrics"]["dense"]["bce_nats"]
     assert stats["n"] == 3 and stats["mean"] == pytest.approx(0.092) and stats["sd"] == pytest.approx(0.002)
-    assert "test.mse" not in str(spread["metrics"])  # key metrics only
-    assert metric_values(rows[2])["vae"] == {"neg_elbo_nats": pytest.approx(150.92)}
+    assert "mse" not in str(spread["metrics"])  # key metrics only
+    assert spread["metrics"]["classifier"]["test_acc"]["n"] == 3
+    assert key_metrics_of(run_metrics("43abc"))["vae"] == {"neg_elbo_nats": pytest.approx(150.92)}
 
 
 @pytest.mark.parametrize("delta_in_sd, verdict", [

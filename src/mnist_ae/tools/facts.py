@@ -41,6 +41,7 @@ import yaml
 
 from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
+from mnist_ae.models import MODELS
 from mnist_ae.paths import METRICS_DIR, SEED_SPREAD, robustness_file, train_log_dir
 
 FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
@@ -176,8 +177,10 @@ def spread_table(spread: dict) -> str:
     lines = [f"Seeds {', '.join(map(str, spread['seeds']))} (`{spread['varied']}`), measured at commit "
              f"`{str(spread['commit'])[:7]}`.", "",
              "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
-    for model, stats in spread["metrics"].items():
-        for name, s in stats.items():
+    order = [*MODELS, "pca", "classifier"]
+    models = sorted(spread["metrics"], key=lambda m: order.index(m) if m in order else len(order))
+    for model in models:
+        for name, s in spread["metrics"][model].items():
             metric = BY_NAME[name]
             lines.append(f"| `{model}` | {metric.title} | {metric.format(s['mean'])} ± "
                          f"{s['sd']:.{metric.digits + 1}f} | {metric.format(s['min'])} – {metric.format(s['max'])} "

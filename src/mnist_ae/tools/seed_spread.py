@@ -2,7 +2,8 @@
 
 ``python -m mnist_ae.tools.seed_spread`` (``make seed-spread``, which queues the runs first) reads
 ``dvc.api.exp_show()``, keeps the baseline commit and its finished experiments that differ from it
-in ``base.seed`` alone, and writes ``reports/seed_spread.json``: for every key metric of every
+in ``base.seed`` alone, reads each one's metrics files from its commit, and writes
+``reports/seed_spread.json``: for every key metric of every
 model, the mean, standard deviation (n - 1), minimum and maximum over the seeds, their number, and
 the commit and params they were measured at.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +49,25 @@ def seed_runs(rows: list[dict], param_names: list[str]) -> tuple[dict, list[dict
                      "(or dvc exp run --queue -S base.seed=43,44,45 and dvc queue start)")
 
 
-def metric_values(row: dict) -> dict[str, dict[str, float]]:
-    """{model: {key metric: value}} of one row, from the metrics/<model>.json columns DVC shows."""
+def key_metrics_of(files: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """{model: {key metric: value}} from the contents of one run's metrics/<model>.json files."""
     values: dict[str, dict[str, float]] = {}
-    for column, value in row.items():
-        if not column.startswith("metrics/") or ":" not in column or not isinstance(value, (int, float)):
-            continue
-        path, key = column.split(":", 1)
-        model = path.removeprefix("metrics/").removesuffix(".json")
+    for path, content in files.items():
+        model = Path(path).stem
         for metric in KEY_METRICS:
-            if metric.path == key:
+            value = metric.read(content)
+            if isinstance(value, (int, float)):
                 values.setdefault(model, {})[metric.name] = float(value)
     return values
+
+
+def committed_metrics(rev: str) -> dict[str, dict]:
+    """Every metrics/*.json of a commit (a run's experiment commit), read through git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+    names = [name for name in git("ls-tree", "--name-only", rev, "metrics/").split() if name.endswith(".json")]
+    return {name: json.loads(git("show", f"{rev}:{name}")) for name in names}
 
 
 def aggregate(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -77,23 +86,23 @@ def aggregate(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict[str,
     return spread
 
 
-def seed_spread(rows: list[dict], param_names: list[str], params_at) -> dict[str, Any]:
-    """The spread file's content; ``params_at(rev)`` gives (the full commit, its dotted params)."""
+def seed_spread(rows: list[dict], param_names: list[str], params_at, metrics_at) -> dict[str, Any]:
+    """The spread file's content. ``params_at(rev)`` gives (the full commit, its dotted params) and
+    ``metrics_at(rev)`` a run's metrics files ({path: content}); both read git in main()."""
     baseline, runs = seed_runs(rows, param_names)
     commit, params = params_at(baseline.get("rev"))
+    seeds = [cell(row, SEED_PARAM, PARAMS_FILE) for row in runs]
     return {
         "varied": SEED_PARAM,
-        "seeds": [cell(row, SEED_PARAM, PARAMS_FILE) for row in runs],
+        "seeds": [int(seed) if float(seed).is_integer() else seed for seed in seeds],  # DVC shows 42 as 42.0
         "commit": commit,
         "params": {name: value for name, value in params.items() if name != SEED_PARAM},
-        "metrics": aggregate([metric_values(row) for row in runs]),
+        "metrics": aggregate([key_metrics_of(metrics_at(row["rev"])) for row in runs]),
     }
 
 
 def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     """(full commit, params.yaml's dotted keys) at ``rev``, read through git."""
-    import subprocess
-
     import yaml
 
     from mnist_ae.tools.dvc_cli import dotted
@@ -134,7 +143,7 @@ def main(argv: list[str]) -> None:
         wait_for_queue()
     import dvc.api
 
-    result = seed_spread(dvc.api.exp_show(revs=args.rev), params_names(), committed_params)
+    result = seed_spread(dvc.api.exp_show(revs=args.rev), params_names(), committed_params, committed_metrics)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{len(result['seeds'])} seeds {result['seeds']} at {result['commit']}: wrote {args.out}")
