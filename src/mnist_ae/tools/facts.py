@@ -84,7 +84,21 @@ def _quick() -> dict[str, Any]:
     return QUICK_OVERRIDES
 
 
+def _spread_seeds(root: Path) -> str:
+    if not (root / SEED_SPREAD).exists():
+        return "none yet"
+    return ", ".join(map(str, _json(root, SEED_SPREAD)["seeds"]))
+
+
+def _sigma_multiple(root: Path) -> float:
+    from mnist_ae.tools.verdicts import SIGMA_MULTIPLE
+
+    return SIGMA_MULTIPLE
+
+
 NAMED: dict[str, Callable[[Path], Any]] = {
+    "spread_seeds": _spread_seeds,
+    "sigma_multiple": _sigma_multiple,
     "stages": _stage_count,
     "sample_train": lambda root: _sample_sizes(root)["x_train"],
     "sample_test": lambda root: _sample_sizes(root)["x_test"],
