@@ -142,7 +142,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     noise_change = params_diff.get("params.yaml", {}).get(NOISE_PARAM)
     metrics_diff = dvc_json(root, "metrics", "diff", revs.base_sha, "--all")
     spread, verdict_basis = spread_note(read_spread(revs.head_file(SPREAD_FILE)),
-                                        dotted(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
+                                        dotted(yaml.safe_load(revs.base_file(Path(PARAMS_FILE)) or b"{}") or {}))
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
     full_metrics = table_or(dvc_cli.output(root, "metrics", "diff", revs.base_sha, "--md"), "No metric changed.")
     assets_name = f"{out.stem}_files"
