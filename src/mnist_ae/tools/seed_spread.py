@@ -94,7 +94,7 @@ def seed_spread(rows: list[dict], param_names: list[str], params_at, metrics_at)
     seeds = [cell(row, SEED_PARAM, PARAMS_FILE) for row in runs]
     return {
         "varied": SEED_PARAM,
-        "seeds": [int(seed) if float(seed).is_integer() else seed for seed in seeds],  # DVC shows 42 as 42.0
+        "seeds": sorted(int(seed) if float(seed).is_integer() else seed for seed in seeds),  # DVC shows 42.0
         "commit": commit,
         "params": {name: value for name, value in params.items() if name != SEED_PARAM},
         "metrics": aggregate([key_metrics_of(metrics_at(row["rev"])) for row in runs]),
