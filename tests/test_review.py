@@ -166,3 +166,16 @@ def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
     bad = {"data": {"broken": [{"type": "vega", "content": {"mark": "nope", "data": {"values": []}}}]}}
     with pytest.raises(StudyError, match="chart 'broken': vl-convert could not render"):
         render_charts(bad, tmp_path)
+
+
+def test_every_metric_table_lists_only_what_changed():
+    from mnist_ae.tools.verdicts import every_metric_table
+
+    diff = {"metrics/dense.json": {"test.mse": {"old": 0.02, "new": 0.021, "diff": 0.001},
+                                   "params": {"old": 50992, "new": 50992, "diff": 0}},
+            "metrics/vae.json": {"elbo.iwae_nll_nats": {"new": 149.9}}}
+    table = every_metric_table(diff)
+    assert "| `metrics/dense.json` | `test.mse` | 0.02 | 0.021 | +0.001 |" in table
+    assert "| `metrics/vae.json` | `elbo.iwae_nll_nats` | – | 149.9 | – |" in table
+    assert "params" not in table
+    assert every_metric_table({"metrics/a.json": {"x": {"old": 1, "new": 1}}}) == "No metric changed.\n"

@@ -34,21 +34,21 @@ class Metric:
 
     def interval(self, metrics: dict) -> tuple[float, float] | None:
         """The 95% bootstrap interval over the test digits, where evaluate measured one."""
-        low = Metric.read(self._bound("low"), metrics)
-        high = Metric.read(self._bound("high"), metrics)
+        low, high = (_at(metrics, f"{self.path}_ci_{side}") for side in ("low", "high"))
         return None if low is None or high is None else (low, high)
-
-    def _bound(self, side: str) -> "Metric":
-        return Metric(self.name, f"{self.path}_ci_{side}", self.label, self.unit, self.higher_is_better, self.digits)
 
     def read(self, metrics: dict) -> Any:
         """This metric's value in one metrics file's contents, or None when the file has none."""
-        node: Any = metrics
-        for part in self.path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
+        return _at(metrics, self.path)
+
+
+def _at(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 CATALOGUE: tuple[Metric, ...] = (

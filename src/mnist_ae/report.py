@@ -135,13 +135,15 @@ def dotted_params(section: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def spread_param_differences(spread: dict, params: dict[str, Any]) -> list[str]:
+    """The dotted params whose values differ between where the seed spread was measured and ``params``."""
+    theirs, varied = spread.get("params", {}), spread.get("varied")
+    return sorted(key for key in set(theirs) | set(params) if key != varied and theirs.get(key) != params.get(key))
+
+
 def applicable_spread(spread: dict | None, params: dict[str, Any]) -> dict | None:
     """The seed spread, if it was measured at these params (its varied seed aside), else None."""
-    if spread is None:
-        return None
-    theirs = spread.get("params", {})
-    same = all(theirs.get(key) == value for key, value in params.items() if key != spread.get("varied"))
-    return spread if same and set(theirs) == set(params) - {spread.get("varied")} else None
+    return spread if spread is not None and not spread_param_differences(spread, params) else None
 
 
 def splice_between(page: Path, start: str, end: str, text: str) -> None:

@@ -48,8 +48,7 @@ FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
-# Block name -> (the benchmarks/ module whose markdown() renders it, the JSON it renders).
-BLOCKS = {"bench": ("tables", BENCH), "determinism": ("determinism", Path("benchmarks/determinism.json"))}
+DETERMINISM = Path("benchmarks/determinism.json")
 SWEEP_RECORD = Path("reports/sweep_noise_factor_denoise.csv")
 SAMPLE = Path("tests/data/mnist_sample.npz")
 
@@ -159,24 +158,6 @@ def fact(root: Path, name: str) -> str:
     return _formatted(value, spec) if spec else str(value)
 
 
-def block(root: Path, name: str) -> str:
-    """Generated markdown: ``bench`` is docs/performance.md's tables from benchmarks/bench.json,
-    ``determinism`` docs/reproducibility.md's from benchmarks/determinism.json, and
-    ``sweep_record`` docs/experiments.md's table of the committed noise sweep."""
-    if name not in BLOCKS and name not in ("sweep_record", "seed_spread"):
-        raise StudyError(f"unknown block '{name}'; see mnist_ae/tools/facts.py")
-    if name == "sweep_record":
-        return markdown_table(pd.read_csv(root / SWEEP_RECORD))
-    if name == "seed_spread":
-        if not (root / SEED_SPREAD).exists():
-            return f"No `{SEED_SPREAD}` is committed yet: `make seed-spread` measures it.\n"
-        return spread_table(_json(root, SEED_SPREAD))
-    module, source = BLOCKS[name]
-    if str(root / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(root / "benchmarks"))
-    return importlib.import_module(module).markdown(_json(root, source)) + "\n"
-
-
 def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -200,6 +181,37 @@ def spread_table(spread: dict) -> str:
                          f"{s['sd']:.{metric.digits + 1}f} | {metric.format(s['min'])} – {metric.format(s['max'])} "
                          f"| {s['n']} |")
     return "\n".join(lines) + "\n"
+
+
+def _benchmark_block(module: str, source: Path) -> Callable[[Path], str]:
+    """A table that a benchmarks/ module's markdown() renders from its JSON."""
+    def render(root: Path) -> str:
+        if str(root / "benchmarks") not in sys.path:
+            sys.path.insert(0, str(root / "benchmarks"))
+        return importlib.import_module(module).markdown(_json(root, source)) + "\n"
+
+    return render
+
+
+def _seed_spread_block(root: Path) -> str:
+    if not (root / SEED_SPREAD).exists():
+        return f"No `{SEED_SPREAD}` is committed yet: `make seed-spread` measures it.\n"
+    return spread_table(_json(root, SEED_SPREAD))
+
+
+# Generated markdown, by block name.
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
+    "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
+    "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
+    "seed_spread": _seed_spread_block,  # docs/uncertainty.md
+}
+
+
+def block(root: Path, name: str) -> str:
+    if name not in BLOCKS:
+        raise StudyError(f"unknown block '{name}'; see mnist_ae/tools/facts.py")
+    return BLOCKS[name](root)
 
 
 def render(root: Path, text: str) -> str:

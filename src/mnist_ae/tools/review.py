@@ -25,16 +25,15 @@ from pathlib import Path
 import yaml
 
 from mnist_ae import StudyError
-from mnist_ae.files import atomic_dir, atomic_path
-from mnist_ae.paths import FIGURES_DIR
+from mnist_ae.config import PARAMS_FILE
+from mnist_ae.files import atomic_dir, atomic_path, read_json
+from mnist_ae.paths import FIGURES_DIR, SEED_SPREAD
 from mnist_ae.tools import dvc_cli
 from mnist_ae.tools.charts import charts_section, render_charts
 from mnist_ae.tools.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.tools.dvc_cli import dotted
-from mnist_ae.tools.seed_spread import SPREAD_FILE
-from mnist_ae.tools.sweep import PARAMS_FILE
-from mnist_ae.tools.verdicts import (compare, key_metrics_from_diff, metrics_table, noisy_input_metrics, params_table,
-                                     spread_note, tally)
+from mnist_ae.tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table,
+                                     noisy_input_metrics, params_table, spread_note, tally)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
 
@@ -100,11 +99,6 @@ def changed_figures(revs: Revisions, assets: Path, link_prefix: str) -> str:
                       "| figure | base | head |", "|---|---|---|", *rows]) + "\n"
 
 
-def table_or(markdown: str, fallback: str) -> str:
-    """dvc's --md diffs print a bare header when nothing changed."""
-    return markdown if len(markdown.splitlines()) > 2 else fallback
-
-
 def staleness_note(root: Path, allow_stale: bool) -> str:
     """Nothing when the head's results are current; otherwise an error, or with ``allow_stale`` a warning."""
     if not allow_stale:
@@ -115,15 +109,6 @@ def staleness_note(root: Path, allow_stale: bool) -> str:
         return ""
     return (f"> **Draft: stale results.** {describe(stale)}; their numbers may not be what this code and "
             f"these params produce.\n")
-
-
-def read_spread(raw: bytes | None) -> dict | None:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StudyError(f"{SPREAD_FILE}: corrupt JSON ({exc})") from None
 
 
 def dvc_json(root: Path, *args: str) -> dict:
@@ -141,10 +126,10 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     params_diff = dvc_json(root, "params", "diff", revs.base_sha)
     noise_change = params_diff.get("params.yaml", {}).get(NOISE_PARAM)
     metrics_diff = dvc_json(root, "metrics", "diff", revs.base_sha, "--all")
-    spread, verdict_basis = spread_note(read_spread(revs.head_file(SPREAD_FILE)),
-                                        dotted(yaml.safe_load(revs.base_file(Path(PARAMS_FILE)) or b"{}") or {}))
+    head_spread = read_json(root / SEED_SPREAD) if (root / SEED_SPREAD).is_file() else None
+    spread, verdict_basis = spread_note(head_spread, dotted(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
-    full_metrics = table_or(dvc_cli.output(root, "metrics", "diff", revs.base_sha, "--md"), "No metric changed.")
+    full_metrics = every_metric_table(metrics_diff)
     assets_name = f"{out.stem}_files"
     with atomic_dir(out.parent / assets_name) as assets:
         figures_section = changed_figures(revs, assets, assets_name)

@@ -22,14 +22,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mnist_ae import StudyError
 from mnist_ae.catalogue import KEY_METRICS
 from mnist_ae.files import atomic_path
 from mnist_ae.paths import SEED_SPREAD
+from mnist_ae.tools.dvc_cli import dotted
 from mnist_ae.tools.sweep import PARAMS_FILE, cell, finished, experiment_groups, params_names
 
 SEED_PARAM = "base.seed"
-SPREAD_FILE = SEED_SPREAD
 
 
 def seed_runs(rows: list[dict], param_names: list[str]) -> tuple[dict, list[dict]]:
@@ -61,11 +63,12 @@ def key_metrics_of(files: dict[str, dict]) -> dict[str, dict[str, float]]:
     return values
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
 def committed_metrics(rev: str) -> dict[str, dict]:
     """Every metrics/*.json of a commit (a run's experiment commit), read through git."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
-
     names = [name for name in git("ls-tree", "--name-only", rev, "metrics/").split() if name.endswith(".json")]
     return {name: json.loads(git("show", f"{rev}:{name}")) for name in names}
 
@@ -103,13 +106,6 @@ def seed_spread(rows: list[dict], param_names: list[str], params_at, metrics_at)
 
 def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     """(full commit, params.yaml's dotted keys) at ``rev``, read through git."""
-    import yaml
-
-    from mnist_ae.tools.dvc_cli import dotted
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
-
     commit = git("rev-parse", f"{rev}^{{commit}}").strip()
     return commit, dotted(yaml.safe_load(git("show", f"{commit}:{PARAMS_FILE}")))
 
@@ -137,7 +133,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wait", action="store_true", help="first wait until the experiment queue is empty")
     parser.add_argument("--rev", help="the commit the seed runs were queued on (default: HEAD)")
-    parser.add_argument("--out", type=Path, default=SPREAD_FILE, help=f"where to write (default: {SPREAD_FILE})")
+    parser.add_argument("--out", type=Path, default=SEED_SPREAD, help=f"where to write (default: {SEED_SPREAD})")
     args = parser.parse_args(argv)
     if args.wait:
         wait_for_queue()

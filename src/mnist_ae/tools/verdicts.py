@@ -9,8 +9,10 @@ better and how a metric is formatted come from the metric catalogue (mnist_ae/ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mnist_ae.catalogue import KEY_METRICS, Metric
+from mnist_ae.report import spread_param_differences
 
 # Metrics files the review leaves out: they move only with the data, never with a model.
 NOT_REVIEWED = ("floor", "mean_image")
@@ -111,10 +113,6 @@ def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]]
     return changes
 
 
-def _value(change: MetricChange, value: float | None) -> str:
-    return change.metric.format(value)
-
-
 def _delta(change: MetricChange) -> str:
     """Fixed point, one decimal more than the values, so a small change stays readable."""
     if change.delta is None:
@@ -138,7 +136,7 @@ def metrics_table(changes: list[MetricChange]) -> str:
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
         if c.at_new_noise_level:
             verdict += ", at a new noise factor"
-        lines.append(f"| `{c.name}` | {_value(c, c.base)} | {_value(c, c.head)} | {_delta(c)} | {percent} | {sd} | "
+        lines.append(f"| `{c.name}` | {c.metric.format(c.base)} | {c.metric.format(c.head)} | {_delta(c)} | {percent} | {sd} | "
                      f"{sigmas} | {verdict} |")
     same = len(changes) - len(moved)
     if same:
@@ -165,9 +163,7 @@ def spread_note(spread: dict | None, base_params: dict) -> tuple[dict | None, st
     if spread is None:
         return None, (f"No seed spread is committed (`make seed-spread` measures it), so no change is called "
                       f"better or worse: each is \"{UNMEASURED}\".")
-    theirs = spread.get("params", {})
-    differing = sorted(key for key in set(theirs) | set(base_params) if key != spread.get("varied")
-                       and theirs.get(key) != base_params.get(key))
+    differing = spread_param_differences(spread, base_params)
     if differing:
         shown = ", ".join(f"`{key}`" for key in differing[:5]) + (" …" if len(differing) > 5 else "")
         return None, (f"The committed seed spread was measured at other params than the base ({shown} differ), "
@@ -188,6 +184,20 @@ def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: 
         old, new = ("–" if change.get(side) is None else f"`{change[side]}`" for side in ("old", "new"))
         lines.append(f"| `{key}` | {old} | {new} |")
     return "\n".join(lines) + "\n"
+
+
+def every_metric_table(diff: dict[str, dict[str, dict]]) -> str:
+    """Every metric that changed, from ``dvc metrics diff --json --all``, as the folded full table."""
+    def shown(value: Any, spec: str) -> str:
+        return "–" if value is None else format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+    lines = ["| file | metric | base | head | change |", "|---|---|---:|---:|---:|"]
+    for path, entries in diff.items():
+        for key, change in entries.items():
+            if change.get("old") != change.get("new"):
+                lines.append(f"| `{path}` | `{key}` | {shown(change.get('old'), '.6g')} | "
+                             f"{shown(change.get('new'), '.6g')} | {shown(change.get('diff'), '+.4g')} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else "No metric changed.\n"
 
 
 def noisy_input_metrics() -> list[str]:
