@@ -11,7 +11,8 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install lock vega seed-spread repro quick tiny test check readme docs dag review sweep exp-table sweep-plot bench \
+.PHONY: help install lock vega seed-spread repro verify pull remote-check quick tiny test check readme docs dag review sweep \
+	exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
 help:  ## list the targets
@@ -29,7 +30,7 @@ install: $(BIN)/dvc  ## create .venv and install the locked versions and the pro
 PIP_TOOLS := pip-tools==7.6.2
 lock:  ## update requirements.lock (every package, with hashes) to pyproject.toml; existing pins are kept
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet $(PIP_TOOLS)
-	.lock-venv/bin/pip-compile --quiet --extra test --generate-hashes --allow-unsafe --strip-extras \
+	.lock-venv/bin/pip-compile --quiet --extra test --extra ssh --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	rm -rf .lock-venv
 
@@ -38,6 +39,17 @@ vega: install  ## re-vendor Vega, Vega-Lite and Vega-Embed (the pins in tools/ve
 
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
+
+# After `dvc repro` on another CPU the last digits move: this says, metric by metric, whether they moved
+# more than the seed spread allows.
+verify: install  ## after dvc repro: did it reproduce the committed results? key metrics vs HEAD and the seed spread
+	$(RUN) python -m mnist_ae.tools.review --base HEAD --out reproduction.md
+
+pull: install  ## dvc pull the committed models and data instead of retraining; one clear line if the remote fails
+	$(RUN) python -m mnist_ae.tools.remote pull
+
+remote-check: install  ## fail if an output in dvc.lock is not on the DVC remote (DVC_REMOTE_URL, else the default)
+	$(RUN) python -m mnist_ae.tools.remote check
 
 quick: install  ## every stage on small settings in a temporary copy; committed results untouched
 	$(RUN) python -m mnist_ae.tools.sandbox

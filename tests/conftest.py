@@ -37,6 +37,23 @@ def git(workdir, *args) -> str:
                           cwd=workdir, check=True, capture_output=True, text=True).stdout
 
 
+@pytest.fixture(scope="session")
+def committed(tmp_path_factory) -> Path:
+    """The committed tree (a clone of HEAD), for the tests that check its consistency: README against
+    reports/, docs' quoted numbers, summary against metrics, dvc.lock against code and params.
+
+    Not the working tree: README command 1 reruns the pipeline there, and on another CPU that
+    legitimately moves the last digits of every result (`make verify` judges those).
+    """
+    clone = tmp_path_factory.mktemp("committed") / "repo"
+    try:
+        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True,
+                       capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"the committed tree cannot be read through git here: {exc}")
+    return clone
+
+
 def stage_records_of(workdir: Path) -> Path:
     """Where the tiny run's stages record what they imported and read (mnist_ae.stage.RECORD_ENV)."""
     return workdir.parent / f"{workdir.name}-stage-records"

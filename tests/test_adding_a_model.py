@@ -35,13 +35,17 @@ def params_blocks():
     return {name for name, block in models.items() if name in MODELS and block.get("module") == MODELS[name].module}
 
 
-def overlay_plots():
-    """Models whose validation and training curves and robustness curve all appear in dvc.yaml's plots."""
+def overlay_plots_and_artifact():
+    """Models whose validation and training curves and robustness curve all appear in dvc.yaml's plots,
+    and which its artifacts section names as a model (`dvc artifacts get <repo> <name>`)."""
     text = (ROOT / "dvc.yaml").read_text()
+    artifacts = yaml.safe_load(text).get("artifacts") or {}
     return {name for name in MODELS
             if all(f"{path}" in text for path in (f"plots/train/{name}/plots/metrics/eval/bce.tsv",
                                                   f"plots/train/{name}/plots/metrics/train/bce.tsv",
-                                                  f"plots/robustness/{name}.csv"))}
+                                                  f"plots/robustness/{name}.csv"))
+            and artifacts.get(name, {}).get("path") == f"models/{name}.keras"
+            and artifacts[name].get("type") == "model" and artifacts[name].get("desc")}
 
 
 def model_expectations():
@@ -53,7 +57,7 @@ PLACES = {
     "src/mnist_ae/models/<family>.py": builders_exist,             # the builder the line names
     "src/mnist_ae/config.py": params_classes,                      # a params class in MODEL_PARAMS
     "params.yaml": params_blocks,                                  # a block under train.models, module matching
-    "dvc.yaml": overlay_plots,                                     # its curves in the overlay plots
+    "dvc.yaml": overlay_plots_and_artifact,                        # its curves in the overlay plots, its artifact line
     "tests/test_models.py": model_expectations,                    # parameter count and code shape
 }
 
@@ -62,6 +66,12 @@ PLACES = {
 def test_every_registered_model_is_in_each_place(place):
     found = PLACES[place]()
     assert found == registered(), f"{place}: missing {sorted(registered() - found)}, extra {sorted(found - registered())}"
+
+
+def test_the_artifacts_are_the_registered_models_and_the_classifier():
+    artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    assert set(artifacts) == {*MODELS, "classifier"}
+    assert artifacts["classifier"]["path"] == "models/classifier.keras"
 
 
 def test_the_docs_page_lists_exactly_these_places():

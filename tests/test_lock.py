@@ -15,7 +15,7 @@ def canonical(name: str) -> str:
 
 def pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    requirements = [*project["dependencies"], *(pin for extra in project["optional-dependencies"].values() for pin in extra)]
     pins = {}
     for requirement in requirements:
         name, _, version = requirement.partition("==")

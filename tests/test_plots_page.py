@@ -66,6 +66,8 @@ def dvc_page(args, out, repo=ROOT) -> str:
 
 
 def test_plots_show_renders_every_chart_offline_with_model_names(tmp_path):
+    """The overlays name every model; after them, one chart per curve file of the stages' own plot
+    outputs (declared as plots so the run cache stays on), each of which must render too."""
     html = dvc_page(["show"], tmp_path / "show")
     dom = rendered_dom(tmp_path / "show" / "index.html")
     for title, chart in charts_in(dom).items():
@@ -73,7 +75,11 @@ def test_plots_show_renders_every_chart_offline_with_model_names(tmp_path):
         labels = legend_labels(chart)
         assert set(CHARTS[title]) <= labels, f"'{title}' lacks {set(CHARTS[title]) - labels}"
         assert not any("/" in label for label in labels), f"'{title}' shows file paths: {labels}"
-    assert html.count("vegaEmbed(") == len(CHARTS)
+    shown = json.loads(dvc_cli.output(ROOT, "plots", "show", "--json"))["data"]
+    vega_charts = [title for title, items in shown.items() if any(item["type"] == "vega" for item in items)]
+    assert list(CHARTS) == vega_charts[:len(CHARTS)]  # the overlays come first
+    assert len(vega_charts) > len(CHARTS) and html.count("vegaEmbed(") == len(vega_charts)
+    assert dom.count('role="graphics-document"') == len(vega_charts), "a chart did not render"
 
 
 def test_plots_diff_tells_the_revisions_apart(tmp_path):

@@ -27,22 +27,22 @@ def test_splice_replaces_only_the_marked_section(tmp_path):
     assert readme.read_text() == f"intro\n{README_START}\nnew table\n{README_END}\noutro\n"
 
 
-def test_readme_shows_the_committed_results():
+def test_readme_shows_the_committed_results(committed):
     """README numbers must be the committed pipeline's, copied by `make readme`, never typed."""
-    table = (ROOT / "reports" / "results.md").read_text()
-    assert f"{README_START}\n{table}{README_END}" in (ROOT / "README.md").read_text()
+    table = (committed / "reports" / "results.md").read_text()
+    assert f"{README_START}\n{table}{README_END}" in (committed / "README.md").read_text()
 
 
-def test_committed_metrics_cover_every_model():
+def test_committed_metrics_cover_every_model(committed):
     for name in [*MODELS, "pca", "mean_image", "floor", "classifier"]:
-        metrics = json.loads((ROOT / "metrics" / f"{name}.json").read_text())
+        metrics = json.loads((committed / "metrics" / f"{name}.json").read_text())
         assert metrics, name
 
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_committed_training_logs_exist(name):
-    assert (ROOT / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv").is_file()
+def test_committed_training_logs_exist(committed, name):
+    assert (committed / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv").is_file()
 
 
 def test_key_metrics_are_copied_from_the_full_files():
@@ -57,8 +57,8 @@ def test_key_metrics_are_copied_from_the_full_files():
                        "classifier": {"test_acc": 0.987}}
 
 
-def test_committed_summary_matches_the_metrics_files():
-    summary = json.loads((ROOT / "reports" / "summary.json").read_text())
+def test_committed_summary_matches_the_metrics_files(committed):
+    summary = json.loads((committed / "reports" / "summary.json").read_text())
     for name in MODELS:
-        full = json.loads((ROOT / "metrics" / f"{name}.json").read_text())
+        full = json.loads((committed / "metrics" / f"{name}.json").read_text())
         assert summary[name]["bce_nats"] == full["test"]["bce_nats"], name

@@ -144,7 +144,7 @@ def test_an_unknown_base_revision_is_one_clear_error():
         Revisions(ROOT, "no-such-branch")
 
 
-def test_charts_render_each_vega_spec_to_png_and_skip_images(tmp_path):
+def test_charts_render_the_titled_vega_specs_to_png_and_skip_images(tmp_path):
     from mnist_ae.tools.charts import charts_section, render_charts
 
     spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "line",
@@ -152,12 +152,20 @@ def test_charts_render_each_vega_spec_to_png_and_skip_images(tmp_path):
             "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"},
                          "strokeDash": {"field": "rev", "type": "nominal"}}}
     plots = {"data": {"Val. BCE, per epoch": [{"type": "vega", "content": spec}],
+                      "plots/robustness/pca.csv": [{"type": "vega", "content": spec}],  # a per-file chart
                       "plots/figures/a.png": [{"type": "image", "url": "a.png"}]}}
-    charts = render_charts(plots, tmp_path)
+    charts = render_charts(plots, tmp_path, {"Val. BCE, per epoch", "plots/figures/a.png"})
     assert [(title, path.name) for title, path in charts] == [("Val. BCE, per epoch", "val_bce_per_epoch.png")]
     assert charts[0][1].read_bytes()[:4] == b"\x89PNG"
     section = charts_section([("Val. BCE, per epoch", "files/charts/val_bce_per_epoch.png")], "`a` and `b`")
     assert "![Val. BCE, per epoch](files/charts/val_bce_per_epoch.png)" in section
+
+
+def test_the_review_draws_the_overlays_of_dvc_yaml_not_the_per_file_charts():
+    from mnist_ae.tools.review import overlay_titles
+
+    assert overlay_titles(ROOT) == {"Validation BCE per epoch", "Training BCE per epoch",
+                                    "Noise robustness, PSNR against the input noise"}
 
 
 def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
@@ -165,7 +173,7 @@ def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
 
     bad = {"data": {"broken": [{"type": "vega", "content": {"mark": "nope", "data": {"values": []}}}]}}
     with pytest.raises(StudyError, match="chart 'broken': vl-convert could not render"):
-        render_charts(bad, tmp_path)
+        render_charts(bad, tmp_path, {"broken"})
 
 
 def test_every_metric_table_lists_only_what_changed():

@@ -15,6 +15,7 @@ TESTED_COMMANDS = {
     "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.tools.sandbox --tiny",
     "make review": "test_pipeline.py: the review fixture runs python -m mnist_ae.tools.review",
     "make check": "test_stale_guard.py runs python -m mnist_ae.tools.check on fresh and edited clones",
+    "make remote-check": "test_sharing.py runs python -m mnist_ae.tools.remote check: pass, fail and skip",
 }
 POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
 
@@ -50,6 +51,9 @@ def test_ci_runs_the_readme_test_command():
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m mnist_ae.tools.sweep --param noise.factor --model denoise"),
     (["check"], "python -m mnist_ae.tools.check"),
+    (["remote-check"], "python -m mnist_ae.tools.remote check"),
+    (["pull"], "python -m mnist_ae.tools.remote pull"),
+    (["verify"], "python -m mnist_ae.tools.review --base HEAD --out reproduction.md"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
@@ -73,9 +77,9 @@ def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
     assert "dvc queue start -j 2" in dry_run
 
 
-def test_the_committed_results_are_current():
-    """What the workflow's `make check` step checks, on this checkout: dvc.lock, metrics, plots and
-    reports match the code and params (data and models may be absent, as on a fresh clone)."""
+def test_the_committed_results_are_current(committed):
+    """What the workflow's `make check` step checks, on the committed tree: dvc.lock, metrics, plots and
+    reports match the code and params (data and models are absent, as on a fresh clone)."""
     from mnist_ae.tools.check import stale_stages
 
-    assert [str(stale) for stale in stale_stages(ROOT)] == [], "rerun `dvc repro` and commit the results"
+    assert [str(stale) for stale in stale_stages(committed)] == [], "rerun `dvc repro` and commit the results"

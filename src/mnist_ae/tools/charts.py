@@ -17,8 +17,9 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
 
 
-def render_charts(plots_json: dict, out_dir: Path, scale: float = 1.5) -> list[tuple[str, Path]]:
-    """Write every Vega chart of a ``dvc plots show/diff --json`` output to ``out_dir`` as PNG.
+def render_charts(plots_json: dict, out_dir: Path, titles: set[str], scale: float = 1.5) -> list[tuple[str, Path]]:
+    """Write the Vega charts named in ``titles`` of a ``dvc plots show/diff --json`` output to ``out_dir``
+    as PNG.
 
     Returns (title, path) per chart, in DVC's order; image plots (the PNG figures) are left out.
     """
@@ -26,6 +27,8 @@ def render_charts(plots_json: dict, out_dir: Path, scale: float = 1.5) -> list[t
 
     charts = []
     for title, items in (plots_json.get("data") or {}).items():
+        if title not in titles:
+            continue
         for item in items:
             if item.get("type") != "vega":
                 continue

@@ -111,12 +111,20 @@ def staleness_note(root: Path, allow_stale: bool) -> str:
             f"these params produce.\n")
 
 
+def overlay_titles(root: Path) -> set[str]:
+    """The titled charts of dvc.yaml's top-level plots, which overlay every model; the per-file charts
+    of the stages' own plot outputs are left to the HTML page."""
+    plots = yaml.safe_load((root / "dvc.yaml").read_text()).get("plots") or []
+    return {title for entry in plots if isinstance(entry, dict) for title in entry}
+
+
 def dvc_json(root: Path, *args: str) -> dict:
     return json.loads(dvc_cli.output(root, *args, "--json") or "{}")
 
 
-def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> Path:
-    """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``."""
+def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> tuple[Path, str]:
+    """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``;
+    return ``out`` and a one-line tally of the verdicts."""
     warning = staleness_note(root, allow_stale)
     revs = Revisions(root, base)
     base_short, head_short = revs.short(revs.base_sha), revs.short("HEAD")
@@ -135,7 +143,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
         figures_section = changed_figures(revs, assets, assets_name)
         # The short name is what the charts' revision legends show.
         dvc_cli.output(root, "plots", "diff", base_short, "-o", str(assets / "plots"))
-        charts = render_charts(dvc_json(root, "plots", "diff", base_short), assets / "charts")
+        charts = render_charts(dvc_json(root, "plots", "diff", base_short), assets / "charts", overlay_titles(root))
         curves_section = charts_section([(title, f"{assets_name}/{path.relative_to(assets).as_posix()}")
                                          for title, path in charts], f"`{base_short}` and `{head_label}`")
 
@@ -180,7 +188,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     ])
     with atomic_path(out) as tmp:
         tmp.write_text(text)
-    return out
+    return out, f"key metrics against {base_label.replace('`', '')}: {tally(changes)}"
 
 
 def main(argv: list[str]) -> None:
@@ -190,7 +198,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--allow-stale", action="store_true",
                         help="review even if the committed results do not match dvc.lock (a draft)")
     args = parser.parse_args(argv)
-    out = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
+    out, summary = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
+    print(summary)
     print(f"wrote {out} and {out.parent / (out.stem + '_files')}/")
 
 

@@ -1,0 +1,134 @@
+"""Models and data through the DVC remote, with one clear line when it fails.
+
+``python -m mnist_ae.tools.remote pull`` (``make pull``) is ``dvc pull`` that names the remote and
+every file it could not give when it fails: an unreachable remote, or one missing or holding a
+damaged copy (``verify = true`` in .dvc/config makes DVC check each file's hash, so a damaged copy
+is refused, never checked out).
+
+``python -m mnist_ae.tools.remote check`` (``make remote-check``, the pull-request workflow) fails
+when an output recorded in dvc.lock is not on the remote, so a result nobody pushed cannot be
+merged. With ``DVC_REMOTE_URL`` set, that URL is checked (as remote ``team``, in .dvc/config.local);
+without it, a default remote that is a directory missing on this machine means no team remote is
+set up here: the check is skipped and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mnist_ae import StudyError
+from mnist_ae.tools import dvc_cli
+
+URL_ENV = "DVC_REMOTE_URL"
+TEAM_REMOTE = "team"
+
+
+@dataclass(frozen=True)
+class Remote:
+    name: str
+    url: str
+
+    @property
+    def local_path(self) -> Path | None:
+        """The directory of a local remote (a plain path or file://), None for a network one."""
+        parsed = urlparse(self.url)
+        if parsed.scheme in ("", "file"):
+            return Path(parsed.path if parsed.scheme else self.url)
+        return None
+
+    def __str__(self) -> str:
+        return f"'{self.name}' ({self.url})"
+
+
+def default_remote(root: Path, name: str | None = None) -> Remote:
+    """The remote ``name``, or the default one, with its URL as DVC resolves it."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        config = repo.config
+        name = name or config["core"].get("remote")
+        if not name:
+            raise StudyError("no default DVC remote is set: `dvc remote add -d <name> <url>` (docs/sharing.md)")
+        if name not in config["remote"]:
+            raise StudyError(f"no DVC remote named '{name}': `dvc remote list` shows those there are")
+        return Remote(name, config["remote"][name]["url"])
+
+
+def unreachable(remote: Remote) -> str | None:
+    """Why ``remote`` cannot be reached, as far as can be told without a network call."""
+    path = remote.local_path
+    if path is not None and not path.is_dir():
+        return f"{path} is not a directory"
+    return None
+
+
+def failure_line(remote: Remote, output: str) -> str:
+    """One line from a failed ``dvc pull``'s output: the remote, and the files it could not give."""
+    failed = re.search(r"Checkout failed for following targets:\n(.*?)\nIs your cache up to date\?", output, re.S)
+    if failed:
+        targets = ", ".join(failed.group(1).split())
+        return (f"DVC remote {remote} is missing these, or holds damaged copies: {targets}; "
+                "nothing was checked out for them (push them from a clone that has them)")
+    errors = [line.removeprefix("ERROR:").strip() for line in output.splitlines() if line.startswith("ERROR:")]
+    return f"dvc pull from remote {remote} failed: {errors[0] if errors else output.strip()[-300:]}"
+
+
+def pull(root: Path, targets: list[str], name: str | None = None) -> None:
+    remote = default_remote(root, name)
+    if reason := unreachable(remote):
+        raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
+    command = [dvc_cli.executable(), "pull", "-r", remote.name, *targets]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StudyError(failure_line(remote, result.stdout + result.stderr))
+    print(result.stdout.strip() or f"pulled from {remote}")
+
+
+def not_in_remote(root: Path, remote: Remote) -> list[str]:
+    """Outputs recorded in dvc.lock that the remote lacks, from ``dvc data status --not-in-remote``."""
+    output = dvc_cli.output(root, "data", "status", "--not-in-remote", "--json", "-r", remote.name)
+    return sorted(json.loads(output or "{}").get("not_in_remote", []))
+
+
+def check(root: Path) -> None:
+    if url := os.environ.get(URL_ENV):
+        dvc_cli.output(root, "remote", "add", "--local", "--force", TEAM_REMOTE, url)
+        remote = default_remote(root, TEAM_REMOTE)
+    else:
+        remote = default_remote(root)
+        if reason := unreachable(remote):
+            print(f"skipped: no team remote here ({URL_ENV} is unset and the default remote {remote}: {reason})")
+            return
+    missing = not_in_remote(root, remote)
+    if missing:
+        raise StudyError(f"{len(missing)} output(s) in dvc.lock are not on DVC remote {remote}: "
+                         f"{', '.join(missing)}; run `dvc push`")
+    print(f"every output in dvc.lock is on DVC remote {remote}")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    pull_parser = commands.add_parser("pull", help="dvc pull, with one clear line when it fails")
+    pull_parser.add_argument("-r", "--remote", help="a remote other than the default")
+    pull_parser.add_argument("targets", nargs="*", help="outputs or stages to pull (default: all)")
+    commands.add_parser("check", help=f"fail when an output in dvc.lock is not on the remote (${URL_ENV})")
+    args = parser.parse_args(argv)
+    if args.command == "pull":
+        pull(args.root, args.targets, args.remote)
+    else:
+        check(args.root)
+
+
+if __name__ == "__main__":
+    from mnist_ae.stage import run_stage
+
+    run_stage(main, log_usage=False)
