@@ -11,7 +11,7 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install lock vega seed-spread repro verify pull remote-check quick tiny test check readme docs dag review sweep \
+.PHONY: help install lock vega seed-spread repro verify pull push remote-check quick tiny test check readme docs dag review sweep \
 	exp-table sweep-plot bench \
 	bench-canonical bench-determinism bench-fail-fast
 
@@ -45,8 +45,11 @@ repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 verify: install  ## after dvc repro: did it reproduce the committed results? key metrics vs HEAD and the seed spread
 	$(RUN) python -m mnist_ae.tools.review --base HEAD --out reproduction.md
 
-pull: install  ## dvc pull the committed models and data instead of retraining; one clear line if the remote fails
+pull: install  ## the committed models, data and run cache from the DVC remote instead of retraining
 	$(RUN) python -m mnist_ae.tools.remote pull
+
+push: install  ## after a run: results, run cache and the files its entries name, to the DVC remote
+	$(RUN) python -m mnist_ae.tools.remote push
 
 remote-check: install  ## fail if an output in dvc.lock is not on the DVC remote (DVC_REMOTE_URL, else the default)
 	$(RUN) python -m mnist_ae.tools.remote check

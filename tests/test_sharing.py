@@ -8,7 +8,9 @@ The SSH round-trip goes through a real sshd on a loopback port, where one can st
 """
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,6 +25,7 @@ import yaml
 from mnist_ae.models import MODELS
 from mnist_ae.tools import dvc_cli
 from mnist_ae.tools.check import stale_stages
+from mnist_ae.tools.dvc_cli import dotted
 from mnist_ae.tools.sandbox import sandbox_env
 
 from conftest import ROOT, SAMPLE, git
@@ -107,7 +110,8 @@ def team(tiny_repo, tmp_path_factory) -> Team:
     name, override = EXPERIMENT
     dvc(team.alice, "exp", "run", "-n", name, "-S", override)
     dvc(team.alice, "exp", "push", "origin", name)
-    dvc(team.alice, "push", "--run-cache")
+    pushed = remote_tool(team.alice, "push")  # make push: the run cache with the files its entries name
+    assert pushed.returncode == 0, pushed.stderr
     return team
 
 
@@ -151,17 +155,16 @@ def test_every_stage_that_trains_evaluates_or_draws_keeps_a_run_cache_entry(team
 def test_the_run_cache_gives_another_clone_an_experiment_without_training(team):
     """Carol never trained anything: Alice's experiment, and then the way back, restore from the run cache."""
     carol = clone(team, "carol")
-    dvc(carol, "pull")
-    dvc(carol, "pull", "--run-cache")
+    assert remote_tool(carol, "pull").returncode == 0  # make pull: results and run-cache entries
     name, override = EXPERIMENT
     started = time.monotonic()
-    output = dvc(carol, "exp", "run", "-S", override).stdout
+    output = dvc(carol, "exp", "run", "--pull", "-S", override).stdout  # --pull: the entries' files
     assert "Stage 'train@dense' is cached - skipping run" in output
     assert ran_stages(output) <= NO_RUN_CACHE, f"retrained or re-evaluated: {ran_stages(output)}"
     assert time.monotonic() - started < 120
     alice_model = experiment_file(team.alice, name, "models/dense.keras")
     assert (carol / "models" / "dense.keras").read_bytes() == alice_model
-    back = dvc(carol, "exp", "run", "-S", "train.models.dense.code_size=32").stdout  # the committed value
+    back = dvc(carol, "exp", "run", "--pull", "-S", "train.models.dense.code_size=32").stdout  # committed value
     assert "Stage 'train@dense' is cached - skipping run" in back and ran_stages(back) <= NO_RUN_CACHE
 
 
@@ -194,12 +197,12 @@ def test_a_model_is_fetched_by_its_artifact_name(team, tmp_path):
     assert not (erin / "models" / "dense.keras").exists()  # it came from the remote, not a checkout
 
 
-def damaged_store(team: Team, broken: str) -> Path:
-    """A copy of the remote in which ``broken``'s object holds other bytes."""
+def damaged_store(team: Team, workdir: Path, broken: str) -> Path:
+    """A copy of the remote in which ``broken``'s object, as ``workdir``'s dvc.lock names it, holds other bytes."""
     copy = team.root / "damaged-store"
     if not copy.exists():
         shutil.copytree(team.store, copy)
-        md5 = lock_outputs(team.alice)[broken]
+        md5 = lock_outputs(workdir)[broken]
         target = store_object(copy, md5)
         target.chmod(0o644)
         target.write_bytes(b"not a keras file")
@@ -208,7 +211,7 @@ def damaged_store(team: Team, broken: str) -> Path:
 
 def test_a_damaged_remote_is_one_clear_line_and_checks_out_nothing_false(team):
     frank = clone(team, "frank")
-    dvc(frank, "remote", "modify", "--local", "store", "url", str(damaged_store(team, "models/dense.keras")))
+    dvc(frank, "remote", "modify", "--local", "store", "url", str(damaged_store(team, frank, "models/dense.keras")))
     result = remote_tool(frank, "pull")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -243,6 +246,40 @@ def test_the_remote_check_fails_on_an_output_nobody_pushed(team, tmp_path):
     dvc(heidi, "remote", "modify", "--local", "store", "url", str(tmp_path / "nowhere"))
     skipped = remote_tool(heidi, "check")
     assert skipped.returncode == 0 and skipped.stdout.startswith("skipped: no team remote here"), skipped.stdout
+
+
+def test_verify_judges_a_rerun_whose_numbers_moved(team):
+    """`make verify` after README command 1 on another CPU: the rerun's numbers moved; it says which moved
+    beyond the seed spread. The spread is made up, at these params, with known sds."""
+    kim = clone(team, "kim")
+    dvc(kim, "pull")
+    params = dotted(yaml.safe_load((kim / "params.yaml").read_text()))
+    committed = json.loads((kim / "metrics" / "dense.json").read_text())["test"]
+    spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
+              "params": {key: value for key, value in params.items() if key != "base.seed"},
+              "metrics": {"dense": {name: {"mean": committed[name], "sd": sd, "min": committed[name] - sd,
+                                           "max": committed[name] + sd, "n": 3}
+                                    for name, sd in (("bce_nats", 0.01), ("psnr_db", 0.5))}}}
+    (kim / "reports" / "seed_spread.json").write_text(json.dumps(spread))
+    dvc(kim, "repro")  # the report stage reads the spread
+    git(kim, "add", "-A")
+    git(kim, "commit", "-q", "-m", "a seed spread at these params")
+    # The rerun on another CPU: BCE moved by half a sigma, PSNR by four sigmas, for the worse.
+    metrics_file = kim / "metrics" / "dense.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["test"]["bce_nats"] += 0.005
+    metrics["test"]["psnr_db"] -= 2.0
+    metrics_file.write_text(json.dumps(metrics, indent=2))
+    dvc(kim, "commit", "--force", "evaluate@dense")
+    dvc(kim, "repro")  # figures and the results table follow the moved metrics, as in a real rerun
+    verify = subprocess.run([sys.executable, "-m", "mnist_ae.tools.review", "--base", "HEAD",
+                             "--out", "reproduction.md"], cwd=kim, env=env_for(kim), capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+    summary = verify.stdout.splitlines()[0]
+    assert summary.startswith("key metrics against HEAD") and "1 worse" in summary and "1 within seed noise" in summary
+    report = (kim / "reproduction.md").read_text()
+    rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
+    assert rows["dense.bce_nats"] == "within seed noise" and rows["dense.psnr_db"] == "**worse**", rows
 
 
 # --- a real sshd on a loopback port --------------------------------------------------------------

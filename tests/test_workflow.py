@@ -52,7 +52,8 @@ def test_ci_runs_the_readme_test_command():
      "python -m mnist_ae.tools.sweep --param noise.factor --model denoise"),
     (["check"], "python -m mnist_ae.tools.check"),
     (["remote-check"], "python -m mnist_ae.tools.remote check"),
-    (["pull"], "python -m mnist_ae.tools.remote pull"),
+    (["pull"], "python -m mnist_ae.tools.remote pull"),  # run by test_sharing.py, as are push and verify
+    (["push"], "python -m mnist_ae.tools.remote push"),
     (["verify"], "python -m mnist_ae.tools.review --base HEAD --out reproduction.md"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),

@@ -1,6 +1,10 @@
 """Models and data through the DVC remote, with one clear line when it fails.
 
-``python -m mnist_ae.tools.remote pull`` (``make pull``) is ``dvc pull`` that names the remote and
+``python -m mnist_ae.tools.remote push`` (``make push``) is ``dvc push --run-cache`` plus the files
+the run-cache entries name, which DVC leaves behind; then another clone's ``dvc exp run --pull``
+restores any stage this one ran instead of training it.
+
+``python -m mnist_ae.tools.remote pull`` (``make pull``) is ``dvc pull --run-cache`` that names the remote and
 every file it could not give when it fails: an unreachable remote, or one missing or holding a
 damaged copy (``verify = true`` in .dvc/config makes DVC check each file's hash, so a damaged copy
 is refused, never checked out).
@@ -84,11 +88,44 @@ def pull(root: Path, targets: list[str], name: str | None = None) -> None:
     remote = default_remote(root, name)
     if reason := unreachable(remote):
         raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
-    command = [dvc_cli.executable(), "pull", "-r", remote.name, *targets]
+    command = [dvc_cli.executable(), "pull", "--run-cache", "-r", remote.name, *targets]
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         raise StudyError(failure_line(remote, result.stdout + result.stderr))
     print(result.stdout.strip() or f"pulled from {remote}")
+
+
+def run_cache_entries(root: Path) -> list[tuple[str, str]]:
+    """(key, value) of every run-cache entry in this clone's cache, as DVC stores them under runs/."""
+    runs = root / ".dvc" / "cache" / "runs"
+    return sorted((entry.parent.name, entry.name) for entry in runs.glob("*/*/*") if entry.is_file())
+
+
+def push(root: Path, name: str | None = None) -> None:
+    """``dvc push --run-cache``, plus the outputs every run-cache entry names.
+
+    DVC pushes the entries alone (treeverse/dvc#10472): the outputs of a stage that ran at other
+    params than the committed ones, and every ``cache: false`` plot or metric (git holds those,
+    DVC's cache only a copy for the run cache), would stay on this machine, and another clone's
+    ``dvc exp run --pull`` would train again. This pushes them as well.
+    """
+    from dvc.repo import Repo
+
+    remote = default_remote(root, name)
+    if reason := unreachable(remote):
+        if remote.local_path is None or not remote.local_path.parent.is_dir():
+            raise StudyError(f"DVC remote {remote} is unreachable: {reason}")
+    dvc_cli.output(root, "push", "--run-cache", "-r", remote.name)
+    with Repo(str(root)) as repo:
+        used = repo.stage_cache.get_used_objs(run_cache_entries(root), remote=remote.name)
+        pushed = failed = 0
+        for odb, objs in used.items():
+            result = repo.cloud.push(objs, remote=remote.name, odb=odb)
+            pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
+    if failed:
+        raise StudyError(f"{failed} file(s) of the run cache could not be pushed to DVC remote {remote}")
+    print(f"pushed the results, {len(run_cache_entries(root))} run-cache entries and {pushed} of their "
+          f"files to DVC remote {remote}")
 
 
 def not_in_remote(root: Path, remote: Remote) -> list[str]:
@@ -117,13 +154,17 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
     commands = parser.add_subparsers(dest="command", required=True)
-    pull_parser = commands.add_parser("pull", help="dvc pull, with one clear line when it fails")
+    pull_parser = commands.add_parser("pull", help="dvc pull --run-cache, with one clear line when it fails")
     pull_parser.add_argument("-r", "--remote", help="a remote other than the default")
     pull_parser.add_argument("targets", nargs="*", help="outputs or stages to pull (default: all)")
+    push_parser = commands.add_parser("push", help="dvc push --run-cache, with the outputs of every entry")
+    push_parser.add_argument("-r", "--remote", help="a remote other than the default")
     commands.add_parser("check", help=f"fail when an output in dvc.lock is not on the remote (${URL_ENV})")
     args = parser.parse_args(argv)
     if args.command == "pull":
         pull(args.root, args.targets, args.remote)
+    elif args.command == "push":
+        push(args.root, args.remote)
     else:
         check(args.root)
 
