@@ -11,9 +11,9 @@ MODEL ?= denoise
 REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help install lock vega seed-spread repro verify pull push remote-check quick tiny test check readme docs dag review sweep \
-	exp-table sweep-plot bench \
-	bench-canonical bench-determinism bench-fail-fast
+WHAT ?=
+.PHONY: help install lock seed-spread repro verify pull push remote-check quick tiny test check docs review sweep \
+	exp-table sweep-plot bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -30,12 +30,9 @@ install: $(BIN)/dvc  ## create .venv and install the locked versions and the pro
 PIP_TOOLS := pip-tools==7.6.2
 lock:  ## update requirements.lock (every package, with hashes) to pyproject.toml; existing pins are kept
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet $(PIP_TOOLS)
-	.lock-venv/bin/pip-compile --quiet --extra test --extra ssh --generate-hashes --allow-unsafe --strip-extras \
+	.lock-venv/bin/pip-compile --quiet --all-extras --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	rm -rf .lock-venv
-
-vega: install  ## re-vendor Vega, Vega-Lite and Vega-Embed (the pins in tools/vega.py) into vendor/vega/page.html
-	$(RUN) python -m mnist_ae.tools.vega
 
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
@@ -43,41 +40,36 @@ repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 # After `dvc repro` on another CPU the last digits move: this says, metric by metric, whether they moved
 # more than the seed spread allows.
 verify: install  ## after dvc repro: did it reproduce the committed results? key metrics vs HEAD and the seed spread
-	$(RUN) python -m mnist_ae.tools.review --base HEAD --out reproduction.md
+	$(RUN) python -m tools.review --base HEAD --out reproduction.md
 
 pull: install  ## the committed models, data and run cache from the DVC remote instead of retraining
-	$(RUN) python -m mnist_ae.tools.remote pull
+	$(RUN) python -m tools.remote pull
 
 push: install  ## after a run: results, run cache and the files its entries name, to the DVC remote
-	$(RUN) python -m mnist_ae.tools.remote push
+	$(RUN) python -m tools.remote push
 
 remote-check: install  ## fail if an output in dvc.lock is not on the DVC remote (DVC_REMOTE_URL, else the default)
-	$(RUN) python -m mnist_ae.tools.remote check
+	$(RUN) python -m tools.remote check
 
 quick: install  ## every stage on small settings in a temporary copy; committed results untouched
-	$(RUN) python -m mnist_ae.tools.sandbox
+	$(RUN) python -m tools.sandbox
 
 tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary copy; no download (CI)
-	$(RUN) python -m mnist_ae.tools.sandbox --tiny tests/data/mnist_sample.npz
+	$(RUN) python -m tools.sandbox --tiny tests/data/mnist_sample.npz
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro
 	$(BIN)/pytest
 
 check: install  ## fail if committed results (dvc.lock, metrics, plots, reports) do not match the code and params
-	$(RUN) python -m mnist_ae.tools.check
+	$(RUN) python -m tools.check
 
-readme: install  ## copy reports/results.md into README.md's results section
+docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
 	$(BIN)/python stages/report.py --readme README.md
-
-docs: install  ## regenerate docs/reruns.md and docs/pipeline.md's tables, and every number quoted in README.md and docs/
-	$(BIN)/python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md
-	$(BIN)/python -m mnist_ae.tools.facts --write
-
-dag: install  ## print the stage graph as markdown
-	$(BIN)/dvc dag --md
+	$(BIN)/python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md
+	$(BIN)/python -m tools.facts --write
 
 review: install  ## review committed results against BASE (default main) into report.md; ALLOW_STALE=1 for a draft
-	$(RUN) python -m mnist_ae.tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
+	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
 
 # Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
 # own copy of the library rather than this checkout's (which may change while the queue runs).
@@ -89,25 +81,21 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 
 SEEDS ?= 43,44,45
 # One worker with the default thread count, as the committed run used: the spread is then the seed's alone.
-seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write reports/seed_spread.json
+seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write records/seed_spread.json
 	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)'
 	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
-	$(RUN) python -m mnist_ae.tools.seed_spread --wait
+	$(RUN) python -m tools.seed_spread --wait
 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
-	$(RUN) python -m mnist_ae.tools.exp_table $(if $(REV),--rev $(REV))
+	$(RUN) python -m tools.exp_table $(if $(REV),--rev $(REV))
 
 sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
-	$(RUN) python -m mnist_ae.tools.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
+	$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
 
-bench: install  ## pipeline vs plain Keras throughput, utilisation, start-up, stage memory (benchmarks/bench.json)
-	$(RUN) python benchmarks/bench.py
-
-bench-canonical: install  ## dvc repro --force in place (~20 min): canonical overhead and stage memory (benchmarks/bench.json)
-	$(RUN) python benchmarks/bench.py --canonical
-
-bench-determinism: install  ## seconds per epoch with and without op determinism, per model (needs dvc repro noise)
-	$(RUN) python benchmarks/determinism.py
-
-bench-fail-fast: install  ## how fast each stage rejects a bad param, against importing TensorFlow
-	$(RUN) python benchmarks/fail_fast.py
+# WHAT=canonical: dvc repro --force in place (~20 min), the canonical overhead and stage memory;
+# WHAT=determinism: seconds per epoch with and without op determinism (needs dvc repro noise);
+# WHAT=fail-fast: how fast each stage rejects a bad param, against importing TensorFlow.
+BENCH_SCRIPT = $(if $(filter canonical,$(WHAT)),bench.py --canonical,$(if $(filter determinism,$(WHAT)),determinism.py,$(if $(filter fail-fast,$(WHAT)),fail_fast.py,bench.py)))
+bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json); WHAT=canonical|determinism|fail-fast
+	$(if $(filter-out canonical determinism fail-fast,$(WHAT)),$(error WHAT=$(WHAT): expected canonical, determinism or fail-fast))
+	$(RUN) python benchmarks/$(BENCH_SCRIPT)

@@ -14,7 +14,7 @@ metrics file, so `dvc metrics diff` leaves timings out of pull-request reviews):
 4. the tiny pipeline: wall time of a full `dvc repro` on the shipped sample in a temporary copy, and
    each stage's own wall time and peak RSS (from the line run_stage logs).
 5. a no-op `dvc repro` on this (up-to-date) workspace.
-6. with ``--canonical`` only (make bench-canonical): `dvc repro --force` of this workspace at the
+6. with ``--canonical`` only (make bench WHAT=canonical): `dvc repro --force` of this workspace at the
    committed params, its wall time against the models' fit time and every stage's peak RSS. Model
    files are saved byte-reproducibly, so on the same machine the rebuild changes no tracked output.
    A plain run keeps the last section 6 found in ``--out``.
@@ -68,7 +68,7 @@ def main() -> None:
         return
 
     from mnist_ae.config import load_params
-    from mnist_ae.tools.dvc_cli import executable
+    from tools.dvc_cli import executable
     from mnist_ae.files import load_split, read_json, write_json
     from mnist_ae.paths import data_dir
 

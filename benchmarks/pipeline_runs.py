@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 from timing import seconds
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the developer tools (tools/), which are not installed
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"  # the tiny pipeline's digits
 
 
@@ -46,8 +48,8 @@ def pipeline_run(command: list[str], workdir: Path, env: dict | None = None, ech
 
 
 def tiny_pipeline() -> dict:
-    from mnist_ae.tools.dvc_cli import executable
-    from mnist_ae.tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
+    from tools.dvc_cli import executable
+    from tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare_sandbox(ROOT, Path(tmp) / "tiny", tiny_overrides(SAMPLE))

@@ -4,10 +4,11 @@ import argparse
 from pathlib import Path
 
 from mnist_ae.config import load_params
+from mnist_ae.dotted import flatten
 from mnist_ae.files import atomic_path, read_json, write_json
 from mnist_ae.catalogue import key_metrics
 from mnist_ae.paths import RESULTS_TABLE, SEED_SPREAD, SUMMARY, metrics_file
-from mnist_ae.report import (applicable_spread, dotted_params, extras_table, results_table, splice_into_readme,
+from mnist_ae.report import (applicable_spread, extras_table, results_table, splice_into_readme,
                              uncertainty_table)
 from mnist_ae.stage import run_stage
 
@@ -25,7 +26,7 @@ def main(argv: list[str]) -> None:
     floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
     classifier = read_json(metrics_file("classifier"))
     # The seed spread is shown only where it was measured at these very params.
-    spread = applicable_spread(read_json(SEED_SPREAD) if SEED_SPREAD.exists() else None, dotted_params(params))
+    spread = applicable_spread(read_json(SEED_SPREAD) if SEED_SPREAD.exists() else None, flatten(params))
     text = (results_table(metrics, floor) + "\n" + uncertainty_table(metrics, spread) + "\n"
             + extras_table(metrics, classifier))
     summarised = {n: m for n, m in metrics.items() if n != "mean_image"} | {"classifier": classifier}

@@ -68,12 +68,12 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     times a no-op `dvc repro` on it, test_determinism reruns it with `dvc repro -f` and
     checks that nothing changed; test_pipeline then builds experiments on it.
     """
-    from mnist_ae.tools.sandbox import sandbox_env
+    from tools.sandbox import sandbox_env
     from mnist_ae.stage import RECORD_ENV
 
     workdir = tmp_path_factory.mktemp("repo")
     env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
-    command = [sys.executable, "-m", "mnist_ae.tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
+    command = [sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
     result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
     git(workdir, "add", "-A")

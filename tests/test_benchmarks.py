@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mnist_ae.tools.sandbox import sandbox_env
+from tools.sandbox import sandbox_env
 
 from conftest import ROOT, SAMPLE
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from mnist_ae.tools.sandbox import sandbox_env
+from tools.sandbox import sandbox_env
 
 from conftest import SAMPLE, git
 
@@ -33,7 +33,7 @@ def two_runs(tiny_repo, tmp_path_factory):
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})  # the thread count make tiny ran with
     keep = tmp_path_factory.mktemp("runs")
     first, lock_before = snapshot(workdir, keep / "first"), (workdir / "dvc.lock").read_text()
-    # `make bench-canonical` is this rerun (dvc repro --force) plus its timing, so it runs it here.
+    # `make bench WHAT=canonical` is this rerun (dvc repro --force) plus its timing, so it runs it here.
     bench_json = keep / "bench.json"
     forced = subprocess.run([sys.executable, "benchmarks/bench.py", "--canonical", "--out", str(bench_json)],
                             cwd=workdir, env=env, capture_output=True, text=True)

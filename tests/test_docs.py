@@ -3,7 +3,7 @@
 import pytest
 
 from mnist_ae import StudyError
-from mnist_ae.tools import facts
+from tools import facts
 
 from conftest import ROOT
 

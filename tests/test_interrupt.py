@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from mnist_ae.tools import dvc_cli
-from mnist_ae.tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools import dvc_cli
+from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
 from conftest import ROOT, SAMPLE
 

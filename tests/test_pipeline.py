@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from mnist_ae.catalogue import KEY_METRICS
-from mnist_ae.tools import dvc_cli
-from mnist_ae.tools.dvc_cli import dotted
+from tools import dvc_cli
+from mnist_ae.dotted import flatten
 from mnist_ae.models import MODELS
-from mnist_ae.tools.sandbox import apply_overrides, dvc, sandbox_env
+from tools.sandbox import apply_overrides, dvc, sandbox_env
 
 from conftest import SAMPLE, git
 
@@ -34,7 +34,7 @@ EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 # What a new noise factor reruns: no model but the denoiser is retrained.
 NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
 # The exp show invocation the README documents: changed params and key metrics only.
-EXP_TABLE = ["mnist_ae.tools.exp_table", "--md"]  # make exp-table
+EXP_TABLE = ["tools.exp_table", "--md"]  # make exp-table
 SPREAD_SD = {"gain_db": 0.02, "bce_nats": 0.0005}  # the review fixture's made-up seed spread
 KEY_NAMES = {metric.name for metric in KEY_METRICS}
 
@@ -193,7 +193,7 @@ def test_queued_sweep_shows_as_a_readable_table(sweep):
 def test_sweep_plot_draws_every_finished_value(sweep):
     workdir, env = sweep
     out = workdir.parent / "sweep.png"
-    printed = run_module(workdir, env, "mnist_ae.tools.sweep", "--param", "noise.factor", "--model", "denoise",
+    printed = run_module(workdir, env, "tools.sweep", "--param", "noise.factor", "--model", "denoise",
                          "--out", str(out))
     assert out.stat().st_size > 10_000
     factors = [float(line.split(",")[0]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
@@ -202,7 +202,7 @@ def test_sweep_plot_draws_every_finished_value(sweep):
 
 def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     workdir, env = sweep
-    shown = run_module(workdir, env, "mnist_ae.tools.exp_table", "--csv", "--sort-by", "denoise.gain_db",
+    shown = run_module(workdir, env, "tools.exp_table", "--csv", "--sort-by", "denoise.gain_db",
                        "--sort-order", "desc")
     rows = [line.split(",") for line in shown.splitlines()[1:]]
     best = next(row[0] for row in rows if row[0] and row[0] not in ("workspace", "master", "main"))
@@ -216,16 +216,16 @@ def review(sweep):
     workdir, env = sweep
     dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
     # A seed spread measured at the base's params (made up: the verdicts must use its sd).
-    params = dotted(yaml.safe_load(git(workdir, "show", "HEAD~1:params.yaml")))
+    params = flatten(yaml.safe_load(git(workdir, "show", "HEAD~1:params.yaml")))
     spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
               "params": {key: value for key, value in params.items() if key != "base.seed"},
               "metrics": {"denoise": {"gain_db": {"sd": SPREAD_SD["gain_db"]},
                                       "bce_nats": {"sd": SPREAD_SD["bce_nats"]}}}}
-    (workdir / "reports" / "seed_spread.json").write_text(json.dumps(spread))
+    (workdir / "records" / "seed_spread.json").write_text(json.dumps(spread))
     dvc(workdir, "repro", "report", env=env, capture=True)  # the report stage reads the spread
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "noise factor 0.3")
-    run_module(workdir, env, "mnist_ae.tools.review", "--base", "HEAD~1", "--out", "report.md")
+    run_module(workdir, env, "tools.review", "--base", "HEAD~1", "--out", "report.md")
     return workdir, (workdir / "report.md").read_text()
 
 

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from mnist_ae.models import MODELS
-from mnist_ae.tools import dvc_cli, vega
+from tools import dvc_cli, vega
 
 from conftest import ROOT
 

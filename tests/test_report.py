@@ -6,7 +6,6 @@ from mnist_ae.models import MODELS
 from mnist_ae.catalogue import key_metrics
 from mnist_ae.report import README_END, README_START, results_table, splice_into_readme
 
-from conftest import ROOT
 
 
 def test_table_has_a_row_per_model_with_its_numbers():
@@ -28,7 +27,7 @@ def test_splice_replaces_only_the_marked_section(tmp_path):
 
 
 def test_readme_shows_the_committed_results(committed):
-    """README numbers must be the committed pipeline's, copied by `make readme`, never typed."""
+    """README numbers must be the committed pipeline's, copied by `make docs`, never typed."""
     table = (committed / "reports" / "results.md").read_text()
     assert f"{README_START}\n{table}{README_END}" in (committed / "README.md").read_text()
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from mnist_ae.tools.sandbox import dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools.sandbox import dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
 from conftest import ROOT, SAMPLE
 

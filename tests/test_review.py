@@ -7,9 +7,9 @@ import pytest
 
 from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
-from mnist_ae.tools.review import Revisions
-from mnist_ae.tools.sweep import sweep_figure, sweep_table
-from mnist_ae.tools.verdicts import MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, tally
+from tools.review import Revisions
+from tools.sweep import sweep_figure, sweep_table
+from tools.verdicts import MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, tally
 
 from conftest import ROOT
 
@@ -145,7 +145,7 @@ def test_an_unknown_base_revision_is_one_clear_error():
 
 
 def test_charts_render_the_titled_vega_specs_to_png_and_skip_images(tmp_path):
-    from mnist_ae.tools.charts import charts_section, render_charts
+    from tools.charts import charts_section, render_charts
 
     spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "line",
             "data": {"values": [{"x": 0, "y": 1, "rev": "a"}, {"x": 1, "y": 2, "rev": "a"}]},
@@ -162,14 +162,14 @@ def test_charts_render_the_titled_vega_specs_to_png_and_skip_images(tmp_path):
 
 
 def test_the_review_draws_the_overlays_of_dvc_yaml_not_the_per_file_charts():
-    from mnist_ae.tools.review import overlay_titles
+    from tools.review import overlay_titles
 
     assert overlay_titles(ROOT) == {"Validation BCE per epoch", "Training BCE per epoch",
                                     "Noise robustness, PSNR against the input noise"}
 
 
 def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
-    from mnist_ae.tools.charts import render_charts
+    from tools.charts import render_charts
 
     bad = {"data": {"broken": [{"type": "vega", "content": {"mark": "nope", "data": {"values": []}}}]}}
     with pytest.raises(StudyError, match="chart 'broken': vl-convert could not render"):
@@ -177,7 +177,7 @@ def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
 
 
 def test_every_metric_table_lists_only_what_changed():
-    from mnist_ae.tools.verdicts import every_metric_table
+    from tools.verdicts import every_metric_table
 
     diff = {"metrics/dense.json": {"test.mse": {"old": 0.02, "new": 0.021, "diff": 0.001},
                                    "params": {"old": 50992, "new": 50992, "diff": 0}},

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_ae.tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
 from conftest import ROOT, SAMPLE
 

@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from mnist_ae.models import MODELS
-from mnist_ae.tools import dvc_cli
-from mnist_ae.tools.check import stale_stages
-from mnist_ae.tools.dvc_cli import dotted
-from mnist_ae.tools.sandbox import sandbox_env
+from tools import dvc_cli
+from tools.check import stale_stages
+from mnist_ae.dotted import flatten
+from tools.sandbox import sandbox_env
 
-from conftest import ROOT, SAMPLE, git
+from conftest import SAMPLE, git
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -64,8 +64,8 @@ def dvc(workdir: Path, *args: str, check: bool = True, **env: str) -> subprocess
 
 
 def remote_tool(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m mnist_ae.tools.remote`` (make pull, make remote-check)."""
-    return subprocess.run([sys.executable, "-m", "mnist_ae.tools.remote", *args], cwd=workdir,
+    """``python -m tools.remote`` (make pull, make remote-check)."""
+    return subprocess.run([sys.executable, "-m", "tools.remote", *args], cwd=workdir,
                           env=env_for(workdir, **env), capture_output=True, text=True, timeout=600)
 
 
@@ -253,14 +253,14 @@ def test_verify_judges_a_rerun_whose_numbers_moved(team):
     beyond the seed spread. The spread is made up, at these params, with known sds."""
     kim = clone(team, "kim")
     dvc(kim, "pull")
-    params = dotted(yaml.safe_load((kim / "params.yaml").read_text()))
+    params = flatten(yaml.safe_load((kim / "params.yaml").read_text()))
     committed = json.loads((kim / "metrics" / "dense.json").read_text())["test"]
     spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
               "params": {key: value for key, value in params.items() if key != "base.seed"},
               "metrics": {"dense": {name: {"mean": committed[name], "sd": sd, "min": committed[name] - sd,
                                            "max": committed[name] + sd, "n": 3}
                                     for name, sd in (("bce_nats", 0.01), ("psnr_db", 0.5))}}}
-    (kim / "reports" / "seed_spread.json").write_text(json.dumps(spread))
+    (kim / "records" / "seed_spread.json").write_text(json.dumps(spread))
     dvc(kim, "repro")  # the report stage reads the spread
     git(kim, "add", "-A")
     git(kim, "commit", "-q", "-m", "a seed spread at these params")
@@ -272,7 +272,7 @@ def test_verify_judges_a_rerun_whose_numbers_moved(team):
     metrics_file.write_text(json.dumps(metrics, indent=2))
     dvc(kim, "commit", "--force", "evaluate@dense")
     dvc(kim, "repro")  # figures and the results table follow the moved metrics, as in a real rerun
-    verify = subprocess.run([sys.executable, "-m", "mnist_ae.tools.review", "--base", "HEAD",
+    verify = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD",
                              "--out", "reproduction.md"], cwd=kim, env=env_for(kim), capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
     summary = verify.stdout.splitlines()[0]

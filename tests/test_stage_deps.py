@@ -10,8 +10,8 @@ import json
 import pytest
 import yaml
 
-from mnist_ae.tools.deps import EXEMPT_FILES, StageDecl, code_problems, declared_stages, params_problems
-from mnist_ae.tools.reruns import STAGES_END, STAGES_START, committed_table, reruns_table, stages_table
+from tools.deps import EXEMPT_FILES, StageDecl, code_problems, declared_stages, params_problems
+from tools.reruns import STAGES_END, STAGES_START, committed_table, reruns_table, stages_table
 
 from conftest import ROOT, stage_records_of
 

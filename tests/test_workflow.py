@@ -12,10 +12,10 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # Each workflow command, and where this suite runs what it expands to.
 TESTED_COMMANDS = {
     "bash .ci/run": "the suite itself, via the README's test command",
-    "make tiny": "test_pipeline.py: the repo fixture runs python -m mnist_ae.tools.sandbox --tiny",
-    "make review": "test_pipeline.py: the review fixture runs python -m mnist_ae.tools.review",
-    "make check": "test_stale_guard.py runs python -m mnist_ae.tools.check on fresh and edited clones",
-    "make remote-check": "test_sharing.py runs python -m mnist_ae.tools.remote check: pass, fail and skip",
+    "make tiny": "test_pipeline.py: the repo fixture runs python -m tools.sandbox --tiny",
+    "make review": "test_pipeline.py: the review fixture runs python -m tools.review",
+    "make check": "test_stale_guard.py runs python -m tools.check on fresh and edited clones",
+    "make remote-check": "test_sharing.py runs python -m tools.remote check: pass, fail and skip",
 }
 POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
 
@@ -46,22 +46,22 @@ def test_ci_runs_the_readme_test_command():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target, expansion", [
-    (["tiny"], "python -m mnist_ae.tools.sandbox --tiny tests/data/mnist_sample.npz"),
-    (["review", "BASE=origin/main"], "python -m mnist_ae.tools.review --base origin/main --out report.md"),
+    (["tiny"], "python -m tools.sandbox --tiny tests/data/mnist_sample.npz"),
+    (["review", "BASE=origin/main"], "python -m tools.review --base origin/main --out report.md"),
     (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
-     "python -m mnist_ae.tools.sweep --param noise.factor --model denoise"),
-    (["check"], "python -m mnist_ae.tools.check"),
-    (["remote-check"], "python -m mnist_ae.tools.remote check"),
-    (["pull"], "python -m mnist_ae.tools.remote pull"),  # run by test_sharing.py, as are push and verify
-    (["push"], "python -m mnist_ae.tools.remote push"),
-    (["verify"], "python -m mnist_ae.tools.review --base HEAD --out reproduction.md"),
+     "python -m tools.sweep --param noise.factor --model denoise"),
+    (["check"], "python -m tools.check"),
+    (["remote-check"], "python -m tools.remote check"),
+    (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and verify
+    (["push"], "python -m tools.remote push"),
+    (["verify"], "python -m tools.review --base HEAD --out reproduction.md"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
-     "python -m mnist_ae.tools.review --base main --out report.md --allow-stale"),
-    (["docs"], "python -m mnist_ae.tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
+     "python -m tools.review --base main --out report.md --allow-stale"),
+    (["docs"], "python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
-    (["bench-canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
-    (["bench-determinism"], "python benchmarks/determinism.py"),
-    (["bench-fail-fast"], "python benchmarks/fail_fast.py"),
+    (["bench", "WHAT=canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
+    (["bench", "WHAT=determinism"], "python benchmarks/determinism.py"),
+    (["bench", "WHAT=fail-fast"], "python benchmarks/fail_fast.py"),
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
     dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -81,6 +81,6 @@ def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
 def test_the_committed_results_are_current(committed):
     """What the workflow's `make check` step checks, on the committed tree: dvc.lock, metrics, plots and
     reports match the code and params (data and models are absent, as on a fresh clone)."""
-    from mnist_ae.tools.check import stale_stages
+    from tools.check import stale_stages
 
     assert [str(stale) for stale in stale_stages(committed)] == [], "rerun `dvc repro` and commit the results"

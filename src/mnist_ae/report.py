@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnist_ae.catalogue import metric, metrics_named
 
-# Published reference values, quoted from the sources named in README.md; they are not our results.
-PUBLISHED_ANCHORS = {
-    "dense": "≈ 0.09 BCE",
-    "sparse": "",
-    "deep": "≈ 0.08 BCE (100 epochs)",
-    "conv": "0.094 BCE",
-    "denoise": "val. BCE 0.084 (keras-io, noise 0.4)",
-    "vae": "≈ 149–150 neg. ELBO",
-    "pca": "0.1175 BCE",
-    "mean_image": "",
+
+@dataclass(frozen=True)
+class Anchor:
+    """A published reference value, quoted from the sources named in README.md; not our result.
+
+    Where it measures what a metric here measures, that metric and the quoted range: a value quoted to
+    d decimals stands for everything that rounds to it, so 0.09 is [0.085, 0.095].
+    """
+    quoted: str
+    measures: str | None = None  # the metric's name
+    low: float = 0.0
+    high: float = 0.0
+    decimals: int = 0
+
+
+# The denoising anchor is a validation BCE at another noise factor, so it is quoted, not compared.
+ANCHORS = {
+    "dense": Anchor("≈ 0.09 BCE", "bce_nats", 0.09, 0.09, 2),
+    "deep": Anchor("≈ 0.08 BCE (100 epochs)", "bce_nats", 0.08, 0.08, 2),
+    "conv": Anchor("0.094 BCE", "bce_nats", 0.094, 0.094, 3),
+    "denoise": Anchor("val. BCE 0.084 (keras-io, noise 0.4)"),
+    "vae": Anchor("≈ 149–150 neg. ELBO", "neg_elbo_nats", 149.0, 150.0, 0),
+    "pca": Anchor("0.1175 BCE", "bce_nats", 0.1175, 0.1175, 4),
 }
 
 # The results table's metric columns, defined in the catalogue.
@@ -27,18 +39,10 @@ TABLE_METRICS = metrics_named(("bce_nats", "psnr_db", "ssim", "gain_db", "logreg
 GENERATION_METRICS = metrics_named(("mean_confidence", "class_entropy_nats", "confident_share"))
 NEG_ELBO, RECONSTRUCTION, KL = metrics_named(("neg_elbo_nats", "reconstruction_nats", "kl_nats"))
 
-# The same anchors as numbers, where they measure what a metric here measures: (metric, low, high,
-# decimals quoted). A value quoted to d decimals stands for everything that rounds to it, so 0.09 is
-# [0.085, 0.095]. The denoising anchor is a validation BCE at another noise factor, so it has none.
-ANCHOR_VALUES = {
-    "dense": ("bce_nats", 0.09, 0.09, 2),
-    "deep": ("bce_nats", 0.08, 0.08, 2),
-    "conv": ("bce_nats", 0.094, 0.094, 3),
-    "vae": ("neg_elbo_nats", 149.0, 150.0, 0),
-    "pca": ("bce_nats", 0.1175, 0.1175, 4),
-}
 UNCERTAINTY_METRICS = metrics_named(("bce_nats", "psnr_db", "logreg_acc", "neg_elbo_nats", "iwae_nll_nats"))
-SPREAD_MULTIPLE = 2.0  # an anchor is "inside" the seed spread within mean ± 2 sd, as the review judges changes
+# A change is better or worse only beyond this many seed standard deviations (the review), and an anchor
+# is "inside" the seed spread within mean ± this many sd.
+SIGMA_MULTIPLE = 2.0
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
@@ -54,7 +58,7 @@ def results_table(metrics: dict[str, dict], floor_bce: float) -> str:
             *(metric.format(metric.read(m)) for metric in TABLE_METRICS),
             f"{m['params']:,}" if "params" in m else "–",
             f"{m['compression']:.1f}×" if "compression" in m else "–",
-            PUBLISHED_ANCHORS.get(name, ""),
+            ANCHORS[name].quoted if name in ANCHORS else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -80,21 +84,21 @@ def extras_table(metrics: dict[str, dict], classifier: dict) -> str:
 
 
 def _anchor_cell(name: str, metric, stats: dict | None) -> tuple[str, str]:
-    anchor = ANCHOR_VALUES.get(name)
-    if anchor is None or anchor[0] != metric.name:
+    anchor = ANCHORS.get(name)
+    if anchor is None or anchor.measures != metric.name:
         return "", ""
-    _, low, high, decimals = anchor
+    low, high, decimals = anchor.low, anchor.high, anchor.decimals
     shown = f"{low:.{decimals}f}" if low == high else f"{low:.{decimals}f}–{high:.{decimals}f}"
     if stats is None:
         return shown, "no seed spread"
     half_unit = 0.5 * 10.0 ** -decimals  # the rounding the quoted value hides
-    lower, upper = stats["mean"] - SPREAD_MULTIPLE * stats["sd"], stats["mean"] + SPREAD_MULTIPLE * stats["sd"]
+    lower, upper = stats["mean"] - SIGMA_MULTIPLE * stats["sd"], stats["mean"] + SIGMA_MULTIPLE * stats["sd"]
     return shown, "inside" if high + half_unit >= lower and low - half_unit <= upper else "outside"
 
 
 def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
     """Per model and headline metric: the committed value, its 95% bootstrap interval over the test digits,
-    the mean ± sd over seeds (reports/seed_spread.json), and whether the published anchor (with the
+    the mean ± sd over seeds (records/seed_spread.json), and whether the published anchor (with the
     rounding of its quoted digits) meets mean ± 2 sd."""
     spread_metrics = (spread or {}).get("metrics", {})
     seeds = len((spread or {}).get("seeds", []))
@@ -115,24 +119,9 @@ def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
                          + f" | {seeds_cell} | {anchor} | {verdict} |")
     note = (f"Seeds: {seeds} runs varying `{spread['varied']}` ({', '.join(map(str, sorted(spread['seeds'])))}), "
             f"measured at commit `{str(spread['commit'])[:7]}`. An anchor is inside when the values that round to it "
-            f"meet mean ± {SPREAD_MULTIPLE:g} sd." if spread else
+            f"meet mean ± {SIGMA_MULTIPLE:g} sd." if spread else
             "No seed spread is committed at these params (`make seed-spread` measures it).")
     return "\n".join([*lines, "", note, ""])
-
-
-def dotted_params(section: Any, prefix: str = "") -> dict[str, Any]:
-    """Typed params as {"noise.factor": 0.5, ...}, reading (and so recording) every field."""
-    if isinstance(section, Mapping):
-        items = [(str(key), section[key]) for key in section]
-    else:
-        items = [(f.name, getattr(section, f.name)) for f in dataclasses.fields(section)]
-    flat: dict[str, Any] = {}
-    for key, value in items:
-        if dataclasses.is_dataclass(value) or isinstance(value, Mapping):
-            flat.update(dotted_params(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def spread_param_differences(spread: dict, params: dict[str, Any]) -> list[str]:

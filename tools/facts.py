@@ -2,7 +2,7 @@
 
 In a page a number is written ``<!--fact:NAME-->value<!--/fact-->`` (the comments do not render),
 and a block of generated markdown ``<!--block:NAME-->...<!--/block-->``. ``make docs``
-(``python -m mnist_ae.tools.facts --write``) recomputes every value in place; tests/test_docs.py
+(``python -m tools.facts --write``) recomputes every value in place; tests/test_docs.py
 fails when a committed page holds a value that is not what its source gives.
 
 Fact names, each optionally followed by ``|format``:
@@ -41,6 +41,7 @@ import yaml
 
 from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
+from mnist_ae.dotted import get
 from mnist_ae.models import MODELS
 from mnist_ae.paths import METRICS_DIR, SEED_SPREAD, robustness_file, train_log_dir
 
@@ -49,16 +50,15 @@ BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->"
 PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
 DETERMINISM = Path("benchmarks/determinism.json")
-SWEEP_RECORD = Path("reports/sweep_noise_factor_denoise.csv")
+SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
 SAMPLE = Path("tests/data/mnist_sample.npz")
 
 
 def dig(tree: Any, dotted: str, source: str) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(tree, dict) or key not in tree:
-            raise StudyError(f"{source} has no {dotted}")
-        tree = tree[key]
-    return tree
+    try:
+        return get(tree, dotted)
+    except KeyError:
+        raise StudyError(f"{source} has no {dotted}") from None
 
 
 @cache
@@ -67,7 +67,7 @@ def _json(root: Path, path: Path) -> dict:
 
 
 def _stage_count(root: Path) -> int:
-    from mnist_ae.tools.deps import declared_stages
+    from tools.deps import declared_stages
 
     return len(declared_stages(root))
 
@@ -78,7 +78,7 @@ def _sample_sizes(root: Path) -> dict[str, int]:
 
 
 def _quick() -> dict[str, Any]:
-    from mnist_ae.tools.sandbox import QUICK_OVERRIDES
+    from tools.sandbox import QUICK_OVERRIDES
 
     return QUICK_OVERRIDES
 
@@ -90,7 +90,7 @@ def _spread_seeds(root: Path) -> str:
 
 
 def _sigma_multiple(root: Path) -> float:
-    from mnist_ae.tools.verdicts import SIGMA_MULTIPLE
+    from tools.verdicts import SIGMA_MULTIPLE
 
     return SIGMA_MULTIPLE
 
@@ -154,7 +154,7 @@ def fact(root: Path, name: str) -> str:
     elif name in NAMED:
         value = NAMED[name](root)
     else:
-        raise StudyError(f"unknown fact '{name}'; see mnist_ae/tools/facts.py")
+        raise StudyError(f"unknown fact '{name}'; see tools/facts.py")
     return _formatted(value, spec) if spec else str(value)
 
 
@@ -168,7 +168,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def spread_table(spread: dict) -> str:
-    """reports/seed_spread.json as a table: per model and key metric, mean ± sd, range and n."""
+    """records/seed_spread.json as a table: per model and key metric, mean ± sd, range and n."""
     lines = [f"Seeds {', '.join(map(str, spread['seeds']))} (`{spread['varied']}`), measured at commit "
              f"`{str(spread['commit'])[:7]}`.", "",
              "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
@@ -210,7 +210,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
 
 def block(root: Path, name: str) -> str:
     if name not in BLOCKS:
-        raise StudyError(f"unknown block '{name}'; see mnist_ae/tools/facts.py")
+        raise StudyError(f"unknown block '{name}'; see tools/facts.py")
     return BLOCKS[name](root)
 
 

@@ -1,6 +1,6 @@
 """Tables generated from dvc.yaml as DVC resolves it: "what reruns when you change what", and the stages.
 
-``python -m mnist_ae.tools.reruns`` prints the first; ``make docs`` splices both into their pages
+``python -m tools.reruns`` prints the first; ``make docs`` splices both into their pages
 (docs/reruns.md, docs/pipeline.md) between markers, and tests/test_stage_deps.py fails when a
 committed page is out of date.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from mnist_ae.report import splice_between
-from mnist_ae.tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
+from tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
 
 START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
 STAGES_START, STAGES_END = "<!-- stages:start -->", "<!-- stages:end -->"

@@ -1,7 +1,7 @@
 """The review's pure part: key metrics of two revisions and their seed spread in, verdicts and tables out.
 
 A change is "better" or "worse" only when it exceeds SIGMA_MULTIPLE standard deviations of that
-metric over seeds (reports/seed_spread.json, made by make seed-spread); within that it is "within
+metric over seeds (records/seed_spread.json, made by make seed-spread); within that it is "within
 seed noise", and where no spread was measured the verdict says so instead of guessing. Which way is
 better and how a metric is formatted come from the metric catalogue (mnist_ae/catalogue.py).
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mnist_ae.report import SIGMA_MULTIPLE
 from mnist_ae.catalogue import KEY_METRICS, Metric
 from mnist_ae.report import spread_param_differences
 
 # Metrics files the review leaves out: they move only with the data, never with a model.
 NOT_REVIEWED = ("floor", "mean_image")
-SIGMA_MULTIPLE = 2.0  # better or worse only beyond this many seed standard deviations
 WITHIN = "within seed noise"
 UNMEASURED = "changed, no seed spread"
 VERDICT_ORDER = ("worse", "better", "changed", UNMEASURED, "new", "removed", WITHIN, "same")
@@ -100,7 +100,7 @@ def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]]
             noise_changed: bool = False, spread: dict[str, dict[str, dict]] | None = None) -> list[MetricChange]:
     """One change per key metric on either side: head's models first, then those only base has.
 
-    ``spread`` is reports/seed_spread.json's "metrics" ({model: {metric: {"sd": ...}}}), or None.
+    ``spread`` is records/seed_spread.json's "metrics" ({model: {metric: {"sd": ...}}}), or None.
     """
     models = [*head, *(m for m in base if m not in head)]
     changes = []
@@ -170,7 +170,7 @@ def spread_note(spread: dict | None, base_params: dict) -> tuple[dict | None, st
                       f"so no change is called better or worse: rerun `make seed-spread` on the base.")
     seeds = ", ".join(str(seed) for seed in spread.get("seeds", []))
     return spread.get("metrics", {}), (f"{rule} σ is from {len(spread.get('seeds', []))} runs at the base's params "
-                                       f"(`{spread.get('varied')}` = {seeds}; `reports/seed_spread.json`, "
+                                       f"(`{spread.get('varied')}` = {seeds}; `records/seed_spread.json`, "
                                        f"measured at `{str(spread.get('commit'))[:7]}`).")
 
 

@@ -1,7 +1,7 @@
 """Vendored Vega, Vega-Lite and Vega-Embed, so `dvc plots show` and `dvc plots diff` render offline.
 
 DVC's HTML pages load these three scripts from a CDN, so on a machine without internet the
-interactive charts are silently missing. ``python -m mnist_ae.tools.vega`` (``make vega``):
+interactive charts are silently missing. ``python -m tools.vega`` (``python -m tools.vega``):
 
 - downloads each pinned npm tarball from the npm registry and checks it against its pinned
   sha512 integrity (the ``dist.integrity`` that ``npm view <package>@<version>`` prints);
@@ -11,7 +11,7 @@ interactive charts are silently missing. ``python -m mnist_ae.tools.vega`` (``ma
 - writes ``vendor/vega/page.html``, DVC's page template with the three scripts inlined, which
   ``.dvc/config`` names as ``plots.html_template``: every page DVC writes then carries them.
 
-To update: change ``PINS`` (version and integrity), run ``make vega``, run the browser test
+To update: change ``PINS`` (version and integrity), run ``python -m tools.vega``, run the browser test
 (tests/test_plots_page.py) and look at the pages. tests/test_plots_page.py also checks that the
 inlined scripts are the ones versions.json records.
 """
@@ -52,7 +52,7 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
     {{refresh_tag}}
     <meta charset="utf-8">
     <title>DVC Plot</title>
-    <!-- {provenance}: vendored by make vega (src/mnist_ae/tools/vega.py); see vendor/vega/versions.json -->
+    <!-- {provenance}: vendored by python -m tools.vega (tools/vega.py); see vendor/vega/versions.json -->
 {scripts}
     <style>
         table {{
@@ -146,7 +146,7 @@ def vendor(root: Path) -> None:
 
 def main(argv: list[str]) -> None:
     if argv:
-        raise StudyError("usage: python -m mnist_ae.tools.vega (no arguments; the versions are in PINS)")
+        raise StudyError("usage: python -m tools.vega (no arguments; the versions are in PINS)")
     vendor(Path.cwd())
 
 

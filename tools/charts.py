@@ -13,6 +13,10 @@ from pathlib import Path
 from mnist_ae import StudyError
 
 
+class NoRenderer(StudyError):
+    """The optional chart renderer (the ``review`` extra) is missing."""
+
+
 def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
 
@@ -23,7 +27,11 @@ def render_charts(plots_json: dict, out_dir: Path, titles: set[str], scale: floa
 
     Returns (title, path) per chart, in DVC's order; image plots (the PNG figures) are left out.
     """
-    import vl_convert
+    try:
+        import vl_convert
+    except ImportError:
+        raise NoRenderer("vl-convert is not installed (`pip install -e '.[review]'`; the lock has it), so the "
+                         "curves are only in the interactive plots below") from None
 
     charts = []
     for title, items in (plots_json.get("data") or {}).items():

@@ -1,4 +1,4 @@
-"""Are the committed results current? ``python -m mnist_ae.tools.check`` (``make check``).
+"""Are the committed results current? ``python -m tools.check`` (``make check``).
 
 The committed ``dvc.lock``, ``metrics/``, ``plots/`` and ``reports/`` must be what the committed code
 and params produce. This asks DVC's own ``status`` and calls a stage stale when
@@ -15,12 +15,12 @@ expected, not staleness. The first line of a failure names every stale stage and
 from __future__ import annotations
 
 import argparse
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnist_ae import StudyError
+from tools import dvc_cli
 
 RERUN_HINT = "rerun `dvc repro` and commit dvc.lock, metrics/, plots/ and reports/"
 
@@ -36,7 +36,7 @@ class Stale:
 
 def git_tracked(root: Path) -> set[str]:
     """Every path git tracks in ``root``, and every folder that holds one."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True, text=True).stdout
+    listed = dvc_cli.git(root, "ls-files", "-z")
     tracked = set()
     for path in filter(None, listed.split("\0")):
         parts = path.split("/")

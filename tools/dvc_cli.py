@@ -1,11 +1,10 @@
-"""This environment's ``dvc`` command, and DVC's dotted names for nested params and metrics."""
+"""This environment's ``dvc`` command, and git: the two commands the tools run."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from mnist_ae import StudyError
 
@@ -24,13 +23,11 @@ def output(cwd: Path | str, *args: str) -> str:
     return result.stdout.strip()
 
 
-def dotted(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``, the names dvc exp show and params diff use."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(dotted(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+# Commits the tools make carry this identity, whatever git's global config holds (or lacks).
+IDENTITY = ("-c", "user.name=mnist-ae", "-c", "user.email=mnist-ae@localhost")
+
+
+def git(cwd: Path | str | None, *args: str, binary: bool = False):
+    """``git <args>``'s stdout (bytes with ``binary``); a failure raises CalledProcessError."""
+    return subprocess.run(["git", *IDENTITY, *args], cwd=cwd, check=True, capture_output=True,
+                          text=not binary).stdout

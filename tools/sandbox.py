@@ -1,6 +1,6 @@
 """Run the real pipeline in a throw-away copy of the repository, on small settings.
 
-``python -m mnist_ae.tools.sandbox`` (``make quick``) shows every stage working in a few minutes without
+``python -m tools.sandbox`` (``make quick``) shows every stage working in a few minutes without
 touching this checkout's data, dvc.lock, metrics or plots. The end-to-end test uses the same code.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
+from mnist_ae.dotted import set_existing
 from mnist_ae.paths import FIGURES_DIR, RAW_NPZ, RESULTS_TABLE, SUMMARY
-from mnist_ae.tools import dvc_cli
+from tools import dvc_cli
 
 # Small settings that still run every stage and every model.
 QUICK_OVERRIDES: dict[str, Any] = {
@@ -49,15 +50,14 @@ TINY_OVERRIDES: dict[str, Any] = {
 
 
 # Results of the committed run; the sandbox makes its own.
-# The pipeline's committed outputs, left out so the copy makes its own; reports/seed_spread.json and the
+# The pipeline's committed outputs, left out so the copy makes its own; records/seed_spread.json and the
 # sweep record are not pipeline outputs (the report stage reads the first), so they are copied.
 GENERATED = ("dvc.lock", "metrics/", "plots/", RESULTS_TABLE.as_posix(), SUMMARY.as_posix())
 
 
 def copy_repository(source: Path, dest: Path) -> None:
     """Copy the files git would see (tracked and untracked, not ignored), less the generated ones."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=source, check=True, capture_output=True, text=True).stdout
+    listed = dvc_cli.git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for relative in filter(None, listed.split("\0")):
         if relative.startswith(GENERATED) or not (source / relative).is_file():
             continue
@@ -66,23 +66,18 @@ def copy_repository(source: Path, dest: Path) -> None:
 
 
 def commit_all(workdir: Path, message: str) -> None:
-    git = ["git", "-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost"]
-    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=workdir, check=True)
-    subprocess.run(git + ["commit", "-q", "-m", message], cwd=workdir, check=True)
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", message)):
+        dvc_cli.git(workdir, *args)
 
 
 def apply_overrides(params_file: Path, overrides: dict[str, Any]) -> None:
     """Set dotted keys (``train.epochs``) in a params file; every key must already exist."""
     params = yaml.safe_load(params_file.read_text())
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        if leaf not in node:
-            raise KeyError(f"{dotted}: not a key of {params_file}")
-        node[leaf] = value
+    for key, value in overrides.items():
+        try:
+            set_existing(params, key, value)
+        except KeyError:
+            raise KeyError(f"{key}: not a key of {params_file}") from None
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

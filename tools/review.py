@@ -1,6 +1,6 @@
 """A pull-request review of the committed results: what changed between a base revision and here.
 
-``python -m mnist_ae.tools.review --base main`` (``make review BASE=main``) writes ``report.md`` with
+``python -m tools.review --base main`` (``make review BASE=main``) writes ``report.md`` with
 
 - the params that changed (``dvc params diff --json``);
 - every key metric of the catalogue for base and head (from ``dvc metrics diff --json``), with the
@@ -28,11 +28,11 @@ from mnist_ae import StudyError
 from mnist_ae.config import PARAMS_FILE
 from mnist_ae.files import atomic_dir, atomic_path, read_json
 from mnist_ae.paths import FIGURES_DIR, SEED_SPREAD
-from mnist_ae.tools import dvc_cli
-from mnist_ae.tools.charts import charts_section, render_charts
-from mnist_ae.tools.check import RERUN_HINT, check_current, describe, stale_stages
-from mnist_ae.tools.dvc_cli import dotted
-from mnist_ae.tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table,
+from tools import dvc_cli
+from tools.charts import NoRenderer, charts_section, render_charts
+from tools.check import RERUN_HINT, check_current, describe, stale_stages
+from mnist_ae.dotted import flatten
+from tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table,
                                      noisy_input_metrics, params_table, spread_note, tally)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
@@ -49,9 +49,7 @@ class Revisions:
             raise StudyError(f"base revision '{base}' not found in the git repository at {root}") from None
 
     def git(self, *args: str, binary: bool = False):
-        result = subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True,
-                                text=not binary)
-        return result.stdout
+        return dvc_cli.git(self.root, *args, binary=binary)
 
     def short(self, rev: str) -> str:
         return self.git("rev-parse", "--short", rev).strip()
@@ -135,7 +133,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     noise_change = params_diff.get("params.yaml", {}).get(NOISE_PARAM)
     metrics_diff = dvc_json(root, "metrics", "diff", revs.base_sha, "--all")
     head_spread = read_json(root / SEED_SPREAD) if (root / SEED_SPREAD).is_file() else None
-    spread, verdict_basis = spread_note(head_spread, dotted(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
+    spread, verdict_basis = spread_note(head_spread, flatten(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
     full_metrics = every_metric_table(metrics_diff)
     assets_name = f"{out.stem}_files"
@@ -143,9 +141,13 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
         figures_section = changed_figures(revs, assets, assets_name)
         # The short name is what the charts' revision legends show.
         dvc_cli.output(root, "plots", "diff", base_short, "-o", str(assets / "plots"))
-        charts = render_charts(dvc_json(root, "plots", "diff", base_short), assets / "charts", overlay_titles(root))
-        curves_section = charts_section([(title, f"{assets_name}/{path.relative_to(assets).as_posix()}")
-                                         for title, path in charts], f"`{base_short}` and `{head_label}`")
+        try:
+            charts = render_charts(dvc_json(root, "plots", "diff", base_short), assets / "charts", overlay_titles(root))
+            curves_section = charts_section([(title, f"{assets_name}/{path.relative_to(assets).as_posix()}")
+                                             for title, path in charts], f"`{base_short}` and `{head_label}`")
+        except NoRenderer as missing:
+            curves_section = f"{missing}.\n"
+
 
     noise_note = ""
     if noise_change is not None:

@@ -1,11 +1,11 @@
 """Summarise a one-param sweep of experiments as a figure and a CSV.
 
-``python -m mnist_ae.tools.sweep --param noise.factor --model denoise`` (``make sweep-plot``) reads
+``python -m tools.sweep --param noise.factor --model denoise`` (``make sweep-plot``) reads
 ``dvc.api.exp_show()``, keeps the baseline and every finished experiment that differs from its
 baseline in ``--param`` alone, and draws the model's PSNR gain and test BCE against the param:
 
     dvc exp run --queue -S noise.factor=0.1,0.3,0.5,0.7 && dvc queue start -j 2
-    python -m mnist_ae.tools.sweep --param noise.factor --model denoise
+    python -m tools.sweep --param noise.factor --model denoise
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from typing import Any, Iterator
 import pandas as pd
 import yaml
 
+from mnist_ae.config import PARAMS_FILE
 from mnist_ae import StudyError
 from mnist_ae.catalogue import metrics_named
 from mnist_ae.files import atomic_path
-from mnist_ae.tools.dvc_cli import dotted
+from mnist_ae.dotted import flatten
 
 log = logging.getLogger("sweep")
 
 # The sweep table's metric columns, from the catalogue; each is read from metrics/<model>.json.
 SWEEP_METRICS = metrics_named(("gain_db", "bce_nats", "noisy_bce_nats"))
 GAIN, BCE, NOISY_BCE = SWEEP_METRICS
-PARAMS_FILE = "params.yaml"
 
 
 def experiment_groups(rows: list[dict]) -> Iterator[tuple[dict, list[dict]]]:
@@ -137,7 +137,7 @@ def read_exp_show(source: Path | None, all_commits: bool, rev: str | None) -> li
 
 def params_names(path: Path = Path(PARAMS_FILE)) -> list[str]:
     """Every dotted key of this checkout's params.yaml: the params a sweep run must share with its baseline."""
-    return list(dotted(yaml.safe_load(path.read_text())))
+    return list(flatten(yaml.safe_load(path.read_text())))
 
 
 def main(argv: list[str]) -> None:
@@ -147,11 +147,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--input", type=Path, help="saved dvc.api.exp_show() rows as JSON (default: call it)")
     parser.add_argument("--rev", help="the commit the sweep was queued on (default: HEAD)")
     parser.add_argument("--all-commits", action="store_true", help="include experiments of every commit")
-    parser.add_argument("--out", type=Path, help="PNG to write (default: reports/sweep_<param>_<model>.png)")
+    parser.add_argument("--out", type=Path, help="PNG to write (default: sweeps/sweep_<param>_<model>.png; "
+                                                 "the committed record in records/ is never overwritten)")
     args = parser.parse_args(argv)
-    out = args.out or Path("reports") / f"sweep_{args.param.replace('.', '_')}_{args.model}.png"
+    out = args.out or Path("sweeps") / f"sweep_{args.param.replace('.', '_')}_{args.model}.png"
     table = sweep_table(read_exp_show(args.input, args.all_commits, args.rev), args.param, args.model, params_names())
     fig = sweep_figure(table, args.param, args.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100)
     with atomic_path(out.with_suffix(".csv")) as tmp:

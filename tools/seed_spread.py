@@ -1,9 +1,9 @@
 """How much the key metrics move with the seed alone: the yardstick of every review verdict.
 
-``python -m mnist_ae.tools.seed_spread`` (``make seed-spread``, which queues the runs first) reads
+``python -m tools.seed_spread`` (``make seed-spread``, which queues the runs first) reads
 ``dvc.api.exp_show()``, keeps the baseline commit and its finished experiments that differ from it
 in ``base.seed`` alone, reads each one's metrics files from its commit, and writes
-``reports/seed_spread.json``: for every key metric of every
+``records/seed_spread.json``: for every key metric of every
 model, the mean, standard deviation (n - 1), minimum and maximum over the seeds, their number, and
 the commit and params they were measured at.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,10 @@ from mnist_ae import StudyError
 from mnist_ae.catalogue import KEY_METRICS
 from mnist_ae.files import atomic_path
 from mnist_ae.paths import SEED_SPREAD
-from mnist_ae.tools.dvc_cli import dotted
-from mnist_ae.tools.sweep import PARAMS_FILE, cell, finished, experiment_groups, params_names
+from mnist_ae.dotted import flatten
+from mnist_ae.config import PARAMS_FILE
+from tools import dvc_cli
+from tools.sweep import cell, finished, experiment_groups, params_names
 
 SEED_PARAM = "base.seed"
 
@@ -64,7 +65,7 @@ def key_metrics_of(files: dict[str, dict]) -> dict[str, dict[str, float]]:
 
 
 def git(*args: str) -> str:
-    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+    return dvc_cli.git(None, *args)
 
 
 def committed_metrics(rev: str) -> dict[str, dict]:
@@ -107,14 +108,14 @@ def seed_spread(rows: list[dict], param_names: list[str], params_at, metrics_at)
 def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     """(full commit, params.yaml's dotted keys) at ``rev``, read through git."""
     commit = git("rev-parse", f"{rev}^{{commit}}").strip()
-    return commit, dotted(yaml.safe_load(git("show", f"{commit}:{PARAMS_FILE}")))
+    return commit, flatten(yaml.safe_load(git("show", f"{commit}:{PARAMS_FILE}")))
 
 
 def wait_for_queue(poll_s: float = 30.0) -> None:
     """Block until DVC's experiment queue has nothing queued or running, printing its progress."""
     import time
 
-    from mnist_ae.tools import dvc_cli
+    from tools import dvc_cli
 
     start, last = time.monotonic(), ""
     while True:

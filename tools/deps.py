@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnist_ae.dotted import flatten, get
+
 # Project files a stage may import without declaring them, because they decide how it logs, exits
 # or names its files, never what a file it writes contains.
 EXEMPT_FILES = {
@@ -78,18 +80,7 @@ def covers_key(declared: str, key: str) -> bool:
 
 def leaf_keys(tree: Any, prefix: str) -> set[str]:
     """Dotted leaf keys under ``prefix`` in a params mapping; a list is one leaf."""
-    if isinstance(tree, dict):
-        return {key for name, sub in tree.items() for key in leaf_keys(sub, f"{prefix}.{name}")}
-    return {prefix}
-
-
-def lookup(params: dict, dotted: str) -> Any:
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(dotted)
-        node = node[part]
-    return node
+    return {f"{prefix}.{key}" for key in flatten(tree)} if isinstance(tree, dict) else {prefix}
 
 
 def params_problems(stage: StageDecl, read: list[str], params: dict) -> list[str]:
@@ -107,7 +98,7 @@ def params_problems(stage: StageDecl, read: list[str], params: dict) -> list[str
         if declared in read_set:
             continue
         try:
-            unread = sorted(leaf_keys(lookup(params, declared), declared) - read_set)
+            unread = sorted(leaf_keys(get(params, declared), declared) - read_set)
         except KeyError:
             problems.append(f"{stage.name}: declares param {declared}, which params.yaml does not have")
             continue
