@@ -64,7 +64,7 @@ check: install  ## fail if committed results (dvc.lock, metrics, plots, reports)
 	$(RUN) python -m tools.check
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
-	$(BIN)/python stages/report.py --readme README.md
+	$(BIN)/python stages/report.py --readme README.md --uncertainty docs/uncertainty.md
 	$(BIN)/python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md
 	$(BIN)/python -m tools.facts --write
 

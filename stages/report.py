@@ -7,18 +7,23 @@ from mnist_ae.config import load_params
 from mnist_ae.dotted import flatten
 from mnist_ae.files import atomic_path, read_json, write_json
 from mnist_ae.catalogue import key_metrics
-from mnist_ae.paths import RESULTS_TABLE, SEED_SPREAD, SUMMARY, metrics_file
+from mnist_ae.paths import RESULTS_TABLE, SEED_SPREAD, SUMMARY, UNCERTAINTY_TABLE, metrics_file
 from mnist_ae.report import (applicable_spread, extras_table, results_table, splice_into_readme,
-                             uncertainty_table)
+                             splice_into_uncertainty, uncertainty_table)
 from mnist_ae.stage import run_stage
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readme", type=Path, help="also splice the table into this README (make readme)")
+    parser.add_argument("--readme", type=Path, help="only splice the committed results table into this README")
+    parser.add_argument("--uncertainty", type=Path, help="only splice the committed uncertainty table into this "
+                                                           "page (make docs: docs/uncertainty.md)")
     args = parser.parse_args(argv)
-    if args.readme:  # only copies the committed table; the pipeline itself never edits README.md
-        splice_into_readme(args.readme, RESULTS_TABLE.read_text())
+    if args.readme or args.uncertainty:  # only copies committed tables; the pipeline never edits the docs
+        if args.readme:
+            splice_into_readme(args.readme, RESULTS_TABLE.read_text())
+        if args.uncertainty:
+            splice_into_uncertainty(args.uncertainty, UNCERTAINTY_TABLE.read_text())
         return
     params = load_params()
     names = [*params.train.models, "pca", "mean_image"]
@@ -27,10 +32,11 @@ def main(argv: list[str]) -> None:
     classifier = read_json(metrics_file("classifier"))
     # The seed spread is shown only where it was measured at these very params.
     spread = applicable_spread(read_json(SEED_SPREAD) if SEED_SPREAD.exists() else None, flatten(params))
-    text = (results_table(metrics, floor) + "\n" + uncertainty_table(metrics, spread) + "\n"
-            + extras_table(metrics, classifier))
+    text = results_table(metrics, floor, spread) + "\n" + extras_table(metrics, classifier)
     summarised = {n: m for n, m in metrics.items() if n != "mean_image"} | {"classifier": classifier}
     write_json(SUMMARY, key_metrics(summarised))
+    with atomic_path(UNCERTAINTY_TABLE) as tmp:
+        tmp.write_text(uncertainty_table(metrics, spread))
     with atomic_path(RESULTS_TABLE) as tmp:
         tmp.write_text(text)
 

@@ -4,7 +4,8 @@ import pytest
 
 from mnist_ae.models import MODELS
 from mnist_ae.catalogue import key_metrics
-from mnist_ae.report import README_END, README_START, results_table, splice_into_readme
+from mnist_ae.report import (README_END, README_START, UNCERTAINTY_END, UNCERTAINTY_START, results_table,
+                             splice_into_readme)
 
 
 
@@ -17,6 +18,22 @@ def test_table_has_a_row_per_model_with_its_numbers():
     assert table.startswith("| model | test BCE (nats/pixel) | PSNR (dB) | SSIM | denoising gain (dB) |")
     assert "| `dense` | 0.0921 | 20.10 | 0.880 | 3.50 | 0.900 | 0.950 | 50,992 | 24.5× | ≈ 0.09 BCE |" in table
     assert "| `mean_image` | 0.2600 | 12.00 | 0.100 | – | – | – | – | – |  |" in table
+
+
+def test_with_a_seed_spread_each_value_carries_its_sd():
+    metrics = {"dense": {"test": {"bce_nats": 0.0921, "psnr_db": 20.1, "ssim": 0.88}, "noisy_test": {"gain_db": 3.5},
+                         "probe": {"logreg_acc": 0.9, "knn_acc": 0.95}}}
+    spread = {"seeds": [1, 2, 3], "metrics": {"dense": {"bce_nats": {"sd": 0.00015}, "psnr_db": {"sd": 0.027}}}}
+    table = results_table(metrics, floor_bce=0.0581, spread=spread)
+    assert "| `dense` | 0.0921 ± 0.00015 | 20.10 ± 0.027 | 0.880 | 3.50 | 0.900 | 0.950 |" in table
+    assert "± is the standard deviation over 3 seeds" in table
+
+
+def test_docs_show_the_committed_uncertainty_table(committed):
+    """docs/uncertainty.md carries reports/uncertainty.md, copied by `make docs`."""
+    table = (committed / "reports" / "uncertainty.md").read_text()
+    page = (committed / "docs" / "uncertainty.md").read_text()
+    assert f"{UNCERTAINTY_START}\n{table}{UNCERTAINTY_END}" in page, "run make docs"
 
 
 def test_splice_replaces_only_the_marked_section(tmp_path):

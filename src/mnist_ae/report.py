@@ -46,22 +46,35 @@ SIGMA_MULTIPLE = 2.0
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
+UNCERTAINTY_START = "<!-- uncertainty:start -->"
+UNCERTAINTY_END = "<!-- uncertainty:end -->"
 
 
-def results_table(metrics: dict[str, dict], floor_bce: float) -> str:
-    """A markdown table with one row per model or baseline, in the given order."""
+def _cell(metric, m: dict, stats: dict | None) -> str:
+    """The value, and ± the seed sd where the spread measured this metric."""
+    value = metric.format(metric.read(m))
+    return f"{value} ± {stats['sd']:.{metric.digits + 1}f}" if stats and metric.read(m) is not None else value
+
+
+def results_table(metrics: dict[str, dict], floor_bce: float, spread: dict | None = None) -> str:
+    """A markdown table with one row per model or baseline, in the given order; with a seed spread
+    (measured at these params), each value carries ± its sd over seeds."""
+    spread_metrics = (spread or {}).get("metrics", {})
     header = ["model", *(m.title for m in TABLE_METRICS), "params", "compression", "published anchor"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, m in metrics.items():
         cells = [
             f"`{name}`",
-            *(metric.format(metric.read(m)) for metric in TABLE_METRICS),
+            *(_cell(metric, m, spread_metrics.get(name, {}).get(metric.name)) for metric in TABLE_METRICS),
             f"{m['params']:,}" if "params" in m else "–",
             f"{m['compression']:.1f}×" if "compression" in m else "–",
             ANCHORS[name].quoted if name in ANCHORS else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if spread:
+        lines.append(f"± is the standard deviation over {len(spread.get('seeds', []))} seeds "
+                     "(intervals and anchors against the spread: `docs/uncertainty.md`).")
     lines.append(f"Floor: BCE(x, x) on the test digits = {floor_bce:.4f} nats per pixel (published: 0.0581).")
     return "\n".join(lines) + "\n"
 
@@ -147,3 +160,8 @@ def splice_between(page: Path, start: str, end: str, text: str) -> None:
 def splice_into_readme(readme: Path, table: str) -> None:
     """Replace the text between the README's results markers with ``table``."""
     splice_between(readme, README_START, README_END, table)
+
+
+def splice_into_uncertainty(page: Path, table: str) -> None:
+    """Replace the text between docs/uncertainty.md's markers with the uncertainty table."""
+    splice_between(page, UNCERTAINTY_START, UNCERTAINTY_END, table)
