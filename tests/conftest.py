@@ -3,6 +3,7 @@ the tiny pipeline run once per session (`make tiny`), which the end-to-end modul
 """
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,32 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
+# The caller's settings that would change what a stage or dvc does in a test's subprocess: a local MNIST
+# file, the project's own switches (threads, debug, dependency records) and proxies.
+LEAKY_ENV = ("MNIST_NPZ", "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+# Skips that mean a real part (a browser, a server) was missing, so its tests did not run at all.
+REAL_PARTS = ("Chromium", "sshd")
+
+
+def pytest_unconfigure(config):
+    """Say it in the run's very last lines, not only as a skip reason, when a real part could not run."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    missing = sorted({str(report.longrepr[2]).removeprefix("Skipped: ")
+                      for report in reporter.stats.get("skipped", [])
+                      if isinstance(report.longrepr, tuple) and any(p in str(report.longrepr[2]) for p in REAL_PARTS)})
+    for reason in missing:
+        reporter.write_line(f"NOT TESTED HERE: {reason}", yellow=True, bold=True)
+
+
+def pytest_configure(config):
+    """Every test and its subprocesses start from the same environment, however the suite is started."""
+    for name in list(os.environ):
+        if name in LEAKY_ENV or name.startswith("MNIST_AE_"):
+            del os.environ[name]
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +106,11 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")
     return workdir, result.stdout
+
+
+def stop_queue_workers(workdir: Path, env: dict) -> None:
+    """`dvc queue stop --kill`: no Celery worker outlives the test that started it, pass or fail."""
+    from tools import dvc_cli
+
+    subprocess.run([dvc_cli.executable(), "queue", "stop", "--kill"], cwd=workdir, env=env, capture_output=True,
+                   timeout=120)

@@ -7,6 +7,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from tools import dvc_cli
 from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, stop_queue_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -39,17 +41,27 @@ def ignore_sigint():
                          ids=["SIGTERM", "SIGINT", "SIGINT-from-background-shell", "SIGTERM-from-background-shell"])
 def test_interrupted_training_leaves_no_output(data_ready, sig, parent):
     workdir, env = data_ready
-    # Independent cases: a stage that failed to stop in an earlier case may have finished its outputs.
+    # Independent cases: a stage that failed to stop in an earlier case may have finished its outputs,
+    # and each case starts from scratch rather than resuming the previous one's checkpoint.
     (workdir / "models" / "conv.keras").unlink(missing_ok=True)
-    shutil.rmtree(workdir / "plots" / "train" / "conv", ignore_errors=True)
-    stage = subprocess.Popen([sys.executable, "stages/train.py", "conv"], cwd=workdir, env=env, preexec_fn=parent,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in stage.stdout:  # Keras prints one summary line per finished epoch
-        if re.match(r"\d+/\d+ - ", line):
-            break
-    stage.send_signal(sig)
-    _, stderr = stage.communicate(timeout=120)
-    assert stage.returncode == 128 + sig.value
+    for leftover in (workdir / "plots" / "train" / "conv", workdir / ".resume" / "conv"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe nobody reads while stdout is read
+        stage = subprocess.Popen([sys.executable, "stages/train.py", "conv"], cwd=workdir, env=env,
+                                 preexec_fn=parent, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            first_epoch = threading.Event()
+            reader = threading.Thread(target=lambda: [first_epoch.set() for line in stage.stdout
+                                                      if re.match(r"\d+/\d+ - ", line)], daemon=True)
+            reader.start()  # Keras prints one summary line per finished epoch
+            assert first_epoch.wait(timeout=300), "no epoch finished within 300 s"
+            stage.send_signal(sig)
+            stage.wait(timeout=120)
+        finally:
+            stage.kill()
+        errors.seek(0)
+        stderr = errors.read()
+    assert stage.returncode == 128 + sig.value, stderr[-2000:]
     assert f"error: interrupted by {sig.name}" in stderr and "Traceback" not in stderr
     assert not (workdir / "models" / "conv.keras").exists()
     assert not (workdir / "plots" / "train" / "conv").exists()
@@ -84,15 +96,18 @@ def test_dvc_queue_kill_stops_a_queued_training_promptly(data_ready):
     workdir, env = data_ready
     env = {**env, "MNIST_AE_THREADS": "1", "PYTHONPATH": "src"}
     dvc(workdir, "exp", "run", "--queue", "-n", "to-kill", "-S", "train.epochs=5000", env=env, capture=True)
-    # Not captured: the worker outlives `dvc queue start` and would hold its pipes open.
-    subprocess.run([dvc_cli.executable(), "queue", "start", "-j", "1"], cwd=workdir, env=env, check=True,
-                   preexec_fn=ignore_sigint, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: re.search(r"Running stage 'train@\w+'(?s:.*)Epoch 3/", queue_log(workdir, env, "to-kill")),
-               300, "the queued training's third epoch")
-    killed_at = time.monotonic()
-    dvc(workdir, "queue", "kill", "to-kill", env=env, capture=True)
-    status = lambda: dvc(workdir, "queue", "status", env=env, capture=True).stdout  # noqa: E731
-    stopped_at = wait_until(lambda: re.search(r"to-kill\s.*Failed", status()), 120, "the experiment's failure")
+    try:
+        # Not captured: the worker outlives `dvc queue start` and would hold its pipes open.
+        subprocess.run([dvc_cli.executable(), "queue", "start", "-j", "1"], cwd=workdir, env=env, check=True,
+                       preexec_fn=ignore_sigint, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: re.search(r"Running stage 'train@\w+'(?s:.*)Epoch 3/", queue_log(workdir, env, "to-kill")),
+                   300, "the queued training's third epoch")
+        killed_at = time.monotonic()
+        dvc(workdir, "queue", "kill", "to-kill", env=env, capture=True)
+        status = lambda: dvc(workdir, "queue", "status", env=env, capture=True).stdout  # noqa: E731
+        stopped_at = wait_until(lambda: re.search(r"to-kill\s.*Failed", status()), 120, "the experiment's failure")
+    finally:
+        stop_queue_workers(workdir, env)
     assert stopped_at - killed_at < 60
 
     log = queue_log(workdir, env, "to-kill")

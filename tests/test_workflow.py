@@ -9,13 +9,14 @@ import yaml
 from conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
-# Each workflow command, and where this suite runs what it expands to.
+# Each workflow command, the test file that runs what it expands to, and the module it runs there
+# (checked below: the file must name that module). `bash .ci/run` is the suite itself.
 TESTED_COMMANDS = {
-    "bash .ci/run": "the suite itself, via the README's test command",
-    "make tiny": "test_pipeline.py: the repo fixture runs python -m tools.sandbox --tiny",
-    "make review": "test_pipeline.py: the review fixture runs python -m tools.review",
-    "make check": "test_stale_guard.py runs python -m tools.check on fresh and edited clones",
-    "make remote-check": "test_sharing.py runs python -m tools.remote check: pass, fail and skip",
+    "bash .ci/run": None,
+    "make tiny": ("conftest.py", "tools.sandbox"),           # the tiny_repo fixture, which test_pipeline uses
+    "make review": ("test_pipeline.py", "tools.review"),     # the review fixture
+    "make check": ("test_stale_guard.py", "tools.check"),    # fresh and edited clones
+    "make remote-check": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
 }
 POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
 
@@ -36,6 +37,21 @@ def test_every_run_step_is_a_tested_command():
     for command in commands[:-1]:
         assert any(command == known or command.startswith(known + " ") for known in TESTED_COMMANDS), command
     assert commands[-1].startswith(POSTING) and commands[-1].endswith("report.md")
+
+
+def test_each_tested_command_is_run_by_the_test_it_names():
+    for command, claim in TESTED_COMMANDS.items():
+        if claim is None:
+            continue
+        test_file, module = claim
+        assert module in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run {module}"
+        target = command.split()[1]
+        dry_run = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True).stdout
+        assert f"python -m {module}" in dry_run, f"make {target} does not run {module}"
+
+
+def test_the_workflow_names_its_own_test():
+    assert "tests/test_workflow.py" in WORKFLOW.read_text().splitlines()[1]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -27,8 +27,24 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _interrupt(signum, frame) -> None:
-    """A stop signal unwinds like Ctrl-C, through every atomic write's cleanup."""
+    """A stop signal unwinds like Ctrl-C, through every atomic write's cleanup; a second one, while
+    that cleanup runs, is ignored rather than cutting it short."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _exit_now(code: int) -> None:
+    """Exit with ``code`` without finalising the interpreter.
+
+    An interrupted ``fit`` leaves tf.data's prefetch threads running the Python generator that feeds
+    it; finalising the interpreter under them crashed the process with SIGSEGV instead of the exit
+    code (tensorflow/tensorflow#35100). Everything the stage writes is already cleaned up by then.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def handle_stop_signals() -> None:
@@ -115,4 +131,4 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
     except KeyboardInterrupt as exc:
         name = exc.args[0] if exc.args and exc.args[0] in signal.Signals.__members__ else "SIGINT"
         print(f"error: interrupted by {name}; no output was written, rerun with dvc repro", file=sys.stderr)
-        sys.exit(128 + signal.Signals[name].value)
+        _exit_now(128 + signal.Signals[name].value)
