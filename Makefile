@@ -57,7 +57,7 @@ quick: install  ## every stage on small settings in a temporary copy; committed 
 tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary copy; no download (CI)
 	$(RUN) python -m tools.sandbox --tiny tests/data/mnist_sample.npz
 
-test: install  ## the test suite, including a tiny end-to-end dvc repro
+test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e")
 	$(BIN)/pytest
 
 check: install  ## fail if committed results (dvc.lock, metrics, plots, reports) do not match the code and params
