@@ -112,20 +112,19 @@ def push(root: Path, name: str | None = None) -> None:
     from dvc.repo import Repo
 
     remote = default_remote(root, name)
-    if reason := unreachable(remote):
-        if remote.local_path is None or not remote.local_path.parent.is_dir():
-            raise StudyError(f"DVC remote {remote} is unreachable: {reason}")
+    # A local remote is made by its first push: only the folder that will hold it must exist.
+    if remote.local_path is not None and not remote.local_path.parent.is_dir():
+        raise StudyError(f"DVC remote {remote} is unreachable: {remote.local_path.parent} is not a directory")
     dvc_cli.output(root, "push", "--run-cache", "-r", remote.name)
+    entries = run_cache_entries(root)
     with Repo(str(root)) as repo:
-        used = repo.stage_cache.get_used_objs(run_cache_entries(root), remote=remote.name)
         pushed = failed = 0
-        for odb, objs in used.items():
+        for odb, objs in repo.stage_cache.get_used_objs(entries, remote=remote.name).items():
             result = repo.cloud.push(objs, remote=remote.name, odb=odb)
             pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
     if failed:
         raise StudyError(f"{failed} file(s) of the run cache could not be pushed to DVC remote {remote}")
-    print(f"pushed the results, {len(run_cache_entries(root))} run-cache entries and {pushed} of their "
-          f"files to DVC remote {remote}")
+    print(f"pushed the results, {len(entries)} run-cache entries and {pushed} of their files to DVC remote {remote}")
 
 
 def not_in_remote(root: Path, remote: Remote) -> list[str]:
