@@ -103,7 +103,8 @@ def team(tiny_repo, tmp_path_factory) -> Team:
     root = tmp_path_factory.mktemp("team")
     origin = root / "origin.git"
     git(root, "clone", "--quiet", "--bare", str(workdir), str(origin))
-    team = Team(root, origin, clone(Team(root, origin, root), "alice"))
+    team = Team(root, origin, root / "alice")
+    git(root, "clone", "--quiet", str(origin), str(team.alice))
     shutil.copytree(workdir / ".dvc" / "cache", team.alice / ".dvc" / "cache")  # the tiny run's results
     dvc(team.alice, "checkout")
     dvc(team.alice, "push")
@@ -157,11 +158,9 @@ def test_the_run_cache_gives_another_clone_an_experiment_without_training(team):
     carol = clone(team, "carol")
     assert remote_tool(carol, "pull").returncode == 0  # make pull: results and run-cache entries
     name, override = EXPERIMENT
-    started = time.monotonic()
     output = dvc(carol, "exp", "run", "--pull", "-S", override).stdout  # --pull: the entries' files
     assert "Stage 'train@dense' is cached - skipping run" in output
     assert ran_stages(output) <= NO_RUN_CACHE, f"retrained or re-evaluated: {ran_stages(output)}"
-    assert time.monotonic() - started < 120
     alice_model = experiment_file(team.alice, name, "models/dense.keras")
     assert (carol / "models" / "dense.keras").read_bytes() == alice_model
     back = dvc(carol, "exp", "run", "--pull", "-S", "train.models.dense.code_size=32").stdout  # committed value
