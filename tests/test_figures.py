@@ -4,7 +4,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
 from mnist_ae import ConfigError, figures
 from mnist_ae.config import MODEL_PARAMS, parse_params, select_figures
@@ -45,7 +44,11 @@ def test_digit_rows_labels_each_row():
 
 
 def test_code_images_and_latent_scatter():
-    assert isinstance(figures.code_images(DIGITS, RNG.random((10, 4, 4, 8)), "codes"), Figure)
+    codes = RNG.random((10, 4, 4, 8))
+    fig = figures.code_images(DIGITS, codes, "codes")
+    assert len(fig.axes) == 20 and [fig.axes[0].get_ylabel(), fig.axes[10].get_ylabel()] == ["digit", "code"]
+    drawn = fig.axes[10].images[0].get_array()
+    assert drawn.shape == (32, 4) and np.allclose(drawn, codes[0].reshape(4, 32).T)  # §1.11: 4x32, transposed
     fig = figures.latent_scatter(RNG.normal(size=(100, 2)), np.arange(100) % 10, "latent")
     assert fig.axes[0].get_xlabel() == "z[0]"
 
@@ -63,9 +66,14 @@ def test_manifold_decodes_the_whole_grid_with_ticks():
 
 
 def test_samples_robustness_and_comparison():
-    assert isinstance(figures.digit_rows({"vae": DIGITS, "dense": DIGITS}, "s", {"vae": "a", "dense": "b"}), Figure)
+    samples = figures.digit_rows({"vae": DIGITS, "dense": DIGITS}, "s", {"vae": "a", "dense": "b"})
+    assert len(samples.axes) == 20 and [samples.axes[5].get_title(), samples.axes[15].get_title()] == ["a", "b"]
     frame = pd.DataFrame({"noise_factor": [0.1, 0.5], "psnr_db": [20.0, 15.0], "ssim": [0.9, 0.5]})
-    assert isinstance(figures.robustness({"denoise": frame, "noisy_input": frame}, 0.5), Figure)
+    robust = figures.robustness({"denoise": frame, "noisy_input": frame}, 0.5)
+    psnr_panel, ssim_panel = robust.axes
+    assert [line.get_label() for line in psnr_panel.get_lines()[:2]] == ["denoise", "noisy_input"]
+    assert list(ssim_panel.get_lines()[0].get_ydata()) == [0.9, 0.5]
+    assert list(psnr_panel.get_lines()[2].get_xdata()) == [0.5, 0.5]  # the denoiser's training noise
     metrics = {"dense": {"test": {"bce_nats": 0.09, "psnr_db": 20, "ssim": 0.9}, "probe": {"knn_acc": 0.9}},
                "mean_image": {"test": {"bce_nats": 0.26, "psnr_db": 12, "ssim": 0.1}}}
     metrics["dense"]["noisy_test"] = {"psnr_db": 15.0, "input_psnr_db": 9.4}

@@ -1,9 +1,11 @@
 import json
+import math
 
 import pytest
+import yaml
 
 from mnist_ae.models import MODELS
-from mnist_ae.catalogue import key_metrics
+from mnist_ae.catalogue import KEY_METRICS, key_metrics
 from mnist_ae.report import (README_END, README_START, UNCERTAINTY_END, UNCERTAINTY_START, results_table,
                              splice_into_readme)
 
@@ -50,15 +52,25 @@ def test_readme_shows_the_committed_results(committed):
 
 
 def test_committed_metrics_cover_every_model(committed):
-    for name in [*MODELS, "pca", "mean_image", "floor", "classifier"]:
+    """Every model's file holds its reconstruction, denoising and probe metrics as finite numbers; the
+    baselines hold their test BCE, the classifier its accuracy."""
+    for name in MODELS:
         metrics = json.loads((committed / "metrics" / f"{name}.json").read_text())
-        assert metrics, name
-
+        values = {m.name: m.read(metrics) for m in KEY_METRICS if m.name in ("bce_nats", "psnr_db", "gain_db", "logreg_acc")}
+        assert all(isinstance(v, float) and math.isfinite(v) for v in values.values()), (name, values)
+    for name in ("pca", "mean_image", "floor"):
+        bce = json.loads((committed / "metrics" / f"{name}.json").read_text())["test"]["bce_nats"]
+        assert 0 < bce < 1, name
+    assert 0.9 < json.loads((committed / "metrics" / "classifier.json").read_text())["test_acc"] <= 1
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_committed_training_logs_exist(committed, name):
-    assert (committed / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv").is_file()
+def test_committed_training_logs_have_one_row_per_epoch(committed, name):
+    epochs = yaml.safe_load((committed / "params.yaml").read_text())["train"]["epochs"]
+    log = committed / "plots" / "train" / name / "plots" / "metrics" / "eval" / "loss.tsv"
+    rows = [line.split("\t") for line in log.read_text().splitlines()[1:]]
+    assert [int(step) for step, _ in rows] == list(range(epochs))
+    assert all(math.isfinite(float(value)) for _, value in rows)
 
 
 def test_key_metrics_are_copied_from_the_full_files():
