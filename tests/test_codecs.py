@@ -83,3 +83,29 @@ def test_a_trained_classifier_beats_chance_on_the_sample(splits):
     model = train_classifier(Split(train.x[:1500], train.y[:1500]), Split(train.x[1500:], train.y[1500:]),
                              ClassifierParams(epochs=1, batch_size=64))
     assert accuracy(model, test) > 0.5  # chance is 0.1
+
+
+@pytest.mark.parametrize("name", ["dense", "conv", "vae"])
+def test_a_keras_model_is_scored_through_the_same_codec(name, raw_params, splits):
+    """keras_codec: flat codes of the registry's code size, reconstructions in [0, 1] and, for the VAE,
+    the mean code; evaluate_model adds generation and the family's extras."""
+    from mnist_ae.classifier import build_classifier
+    from mnist_ae.config import EvaluateParams, parse_params
+    from mnist_ae.evaluation import evaluate_model, keras_codec
+    from mnist_ae.models import build
+
+    params = parse_params(raw_params)
+    model = build(name, params.train.models[name], SEED)
+    train, test = splits
+    codec = keras_codec(model)
+    codes = codec.encode(test.x[:20])
+    assert codes.shape == (20, codec.code_size) and codec.param_count == model.count_params()
+    both_ways = codec.reconstruct(test.x[:20])
+    assert both_ways.shape == (20, 28, 28) and 0 <= both_ways.min() and both_ways.max() <= 1
+    assert np.allclose(both_ways, codec.decode(codes), atol=1e-5)  # one pass or two, the same digits
+    evaluate = EvaluateParams(probe_train_size=100, knn_neighbors=3, n_generated=20, confidence_threshold=0.9,
+                              robustness_factors=[0.5])
+    metrics = evaluate_model(name, model, build_classifier(), Split(train.x[:200], train.y[:200]),
+                             Split(test.x[:50], test.y[:50]), test.x[:50], evaluate, SEED)
+    assert {"test", "noisy_test", "probe", "generation"} <= set(metrics)
+    assert ("elbo" in metrics) == (name == "vae")
