@@ -125,6 +125,41 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
         assert line in (ROOT / "docs" / "review.md").read_text()
 
 
+def hand_edit(copy, what):
+    """The edits a person makes to committed results without rerunning anything."""
+    if what == "curve":
+        path = copy / "plots" / "train" / "dense" / "plots" / "metrics" / "eval" / "bce.tsv"
+        path.write_text(path.read_text().replace("\t0.", "\t0.0", 1))
+    elif what == "figure":
+        path = copy / "plots" / "figures" / "samples.png"
+        path.write_bytes(path.read_bytes() + b"\0")
+    elif what == "results table":
+        path = copy / "reports" / "results.md"
+        path.write_text(path.read_text().replace("| `dense` |", "| `dense` (best) |"))
+    elif what == "deleted output":
+        (copy / "plots" / "robustness" / "conv.csv").unlink()
+    elif what == "command":
+        path = copy / "dvc.yaml"
+        path.write_text(path.read_text().replace("cmd: python stages/report.py", "cmd: python -X utf8 stages/report.py"))
+
+
+@pytest.mark.parametrize("what, stale", [
+    ("curve", "train@dense (output plots/train/dense modified)"),
+    ("figure", "figures (output plots/figures modified)"),
+    ("results table", "report (output reports/results.md modified)"),
+    ("deleted output", "evaluate@conv (output plots/robustness/conv.csv deleted)"),
+    ("command", "report (changed command)"),
+])
+def test_the_guard_catches_hand_edited_or_missing_results(repo, what, stale):
+    copy, env = repo
+    hand_edit(copy, what)
+    try:
+        result = run_tool(copy, env)
+    finally:
+        git(copy, "checkout", "--", ".")
+    assert result.returncode == 1 and stale in first_error_line(result), result.stderr
+
+
 def test_a_draft_review_of_stale_results_says_so(repo):
     copy, env = repo
     append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
