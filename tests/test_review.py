@@ -187,3 +187,37 @@ def test_every_metric_table_lists_only_what_changed():
     assert "| `metrics/vae.json` | `elbo.iwae_nll_nats` | – | 149.9 | – |" in table
     assert "params" not in table
     assert every_metric_table({"metrics/a.json": {"x": {"old": 1, "new": 1}}}) == "No metric changed.\n"
+
+
+def test_a_metric_without_a_direction_is_changed_not_better_or_worse():
+    change = MetricChange("vae", BY_NAME["kl_nats"], 6.1, 7.4, sd=0.1)
+    assert change.verdict == "changed"
+
+
+def test_without_a_committed_spread_nothing_is_called_better_or_worse():
+    from tools.verdicts import UNMEASURED, spread_note
+
+    spread, basis = spread_note(None, {"noise.factor": 0.5})
+    changes = compare({"dense": {"bce_nats": 0.09}}, {"dense": {"bce_nats": 0.05}}, spread=spread)
+    assert spread is None and "No seed spread is committed" in basis
+    assert [c.verdict for c in changes] == [UNMEASURED]
+
+
+def test_a_figure_on_one_side_only_shows_none_on_the_other(tmp_path):
+    from conftest import git
+    from tools.review import changed_figures
+
+    figures = tmp_path / "plots" / "figures"
+    figures.mkdir(parents=True)
+    (figures / "old.png").write_bytes(b"old")
+    (figures / "same.png").write_bytes(b"same")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    (figures / "old.png").unlink()
+    (figures / "new.png").write_bytes(b"new")
+    section = changed_figures(Revisions(tmp_path, "HEAD"), tmp_path / "assets", "assets")
+    assert "| `new.png` | (none) | ![head new.png](assets/head/new.png) |" in section
+    assert "| `old.png` | ![base old.png](assets/base/old.png) | (none) |" in section
+    assert "same.png" not in section.split("\n", 2)[2] and section.startswith("2 changed, 1 unchanged.")
+    assert (tmp_path / "assets" / "base" / "old.png").read_bytes() == b"old"
