@@ -78,5 +78,9 @@ def test_the_canonical_benchmark_times_the_forced_rerun(two_runs):
     run = bench["canonical_pipeline"]
     assert {"train@conv", "train@vae", "evaluate@dense", "report"} <= set(run["stages"])
     fits = [stat["fit_seconds"] for stat in run["stages"].values() if "fit_seconds" in stat]
-    assert len(fits) == 6 and all(fit > 0 for fit in fits)  # one logged fit time per train stage
-    assert run["overhead"] == run["wall_seconds"] / run["fit_seconds"] > 1  # the rest of the pipeline costs too
+    assert len(fits) == 6  # one logged fit time per train stage
+    for name, stat in run["stages"].items():  # each fit is timed inside its stage's own time
+        assert "fit_seconds" not in stat or 0 < stat["fit_seconds"] < stat["seconds"], name
+    # Stages run one after another inside the wall time, and training is not all of it.
+    assert sum(fits) < sum(stat["seconds"] for stat in run["stages"].values()) <= run["wall_seconds"]
+    assert run["overhead"] > 1
