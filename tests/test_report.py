@@ -90,3 +90,19 @@ def test_committed_summary_matches_the_metrics_files(committed):
     for name in MODELS:
         full = json.loads((committed / "metrics" / f"{name}.json").read_text())
         assert summary[name]["bce_nats"] == full["test"]["bce_nats"], name
+
+
+def test_committed_key_metrics_lie_within_the_seed_spread(committed):
+    """Each committed key metric sits within mean ± 2 sd of the committed seed spread (the review's rule)."""
+    from mnist_ae.report import SIGMA_MULTIPLE
+
+    spread = json.loads((committed / "records" / "seed_spread.json").read_text())["metrics"]
+    outside = []
+    for model, stats in spread.items():
+        metrics = json.loads((committed / "metrics" / f"{model}.json").read_text())
+        for metric in KEY_METRICS:
+            if metric.name in stats and (value := metric.read(metrics)) is not None and stats[metric.name]["sd"] > 0:
+                sigmas = (value - stats[metric.name]["mean"]) / stats[metric.name]["sd"]
+                if abs(sigmas) > SIGMA_MULTIPLE:
+                    outside.append(f"{model}.{metric.name} is {sigmas:+.1f} sd from the seeds' mean")
+    assert not outside, outside
