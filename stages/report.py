@@ -1,6 +1,7 @@
 """Stage report: the results table of README.md and the key-metrics summary, from the metrics files."""
 
 import argparse
+from operator import attrgetter
 from pathlib import Path
 
 from mnist_ae.config import load_params
@@ -8,7 +9,7 @@ from mnist_ae.dotted import flatten
 from mnist_ae.files import atomic_path, read_json, write_json
 from mnist_ae.catalogue import key_metrics
 from mnist_ae.paths import RESULTS_TABLE, SEED_SPREAD, SUMMARY, UNCERTAINTY_TABLE, metrics_file
-from mnist_ae.report import (applicable_spread, extras_table, results_table, splice_into_readme,
+from mnist_ae.report import (METRIC_PARAMS, applicable_spread, extras_table, results_table, splice_into_readme,
                              splice_into_uncertainty, uncertainty_table)
 from mnist_ae.stage import run_stage
 
@@ -30,8 +31,10 @@ def main(argv: list[str]) -> None:
     metrics = {name: read_json(metrics_file(name)) for name in names}
     floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
     classifier = read_json(metrics_file("classifier"))
-    # The seed spread is shown only where it was measured at these very params.
-    spread = applicable_spread(read_json(SEED_SPREAD) if SEED_SPREAD.exists() else None, flatten(params))
+    # The seed spread is shown only where it was measured at these very params (those a metric can
+    # depend on, and only those are read: the stage's params in dvc.yaml).
+    ours = flatten({key: attrgetter(key)(params) for key in METRIC_PARAMS})
+    spread = applicable_spread(read_json(SEED_SPREAD) if SEED_SPREAD.exists() else None, ours)
     text = results_table(metrics, floor, spread) + "\n" + extras_table(metrics, classifier)
     summarised = {n: m for n, m in metrics.items() if n != "mean_image"} | {"classifier": classifier}
     write_json(SUMMARY, key_metrics(summarised))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from mnist_ae.config import parse_params
-from mnist_ae.models import build
+from mnist_ae.models import block_of, build
 from mnist_ae.runtime import seed_everything
 from mnist_ae.training import EpochBatches, compile_autoencoder, fit_autoencoder
 
@@ -36,7 +36,7 @@ def test_steps_per_execution_trains_exactly_the_same_weights(raw_params, sample)
         keras.backend.clear_session()
         train = dataclasses.replace(params.train, epochs=2, steps_per_execution=steps)
         seed_everything(0, train.deterministic)
-        model = build("dense", params.train.models["dense"], seed=0)
+        model = build("dense", block_of(params.train, "dense"), seed=0)
         compile_autoencoder(model, train)
         fit_autoencoder(model, digits, digits, digits[:256], digits[:256], train, seed=0)
         weights[steps] = model.get_weights()

@@ -137,10 +137,21 @@ def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
     return "\n".join([*lines, "", note, ""])
 
 
+# The params a key metric can depend on, so the ones a seed spread must share to apply: not the
+# figures', nor fetch's URLs and timeouts (its content hash pins the data they serve).
+METRIC_PARAMS = ("base", "fetch.content_sha256", "prepare", "noise", "train", "baselines", "classifier", "evaluate")
+
+
+def metric_params(flat: dict[str, Any]) -> dict[str, Any]:
+    """The dotted params in ``flat`` that lie under METRIC_PARAMS."""
+    return {key: value for key, value in flat.items()
+            if any(key == prefix or key.startswith(f"{prefix}.") for prefix in METRIC_PARAMS)}
+
+
 def spread_param_differences(spread: dict, params: dict[str, Any]) -> list[str]:
-    """The dotted params whose values differ between where the seed spread was measured and ``params``."""
-    theirs, varied = spread.get("params", {}), spread.get("varied")
-    return sorted(key for key in set(theirs) | set(params) if key != varied and theirs.get(key) != params.get(key))
+    """The dotted metric params whose values differ between where the seed spread was measured and ``params``."""
+    theirs, ours, varied = metric_params(spread.get("params", {})), metric_params(params), spread.get("varied")
+    return sorted(key for key in set(theirs) | set(ours) if key != varied and theirs.get(key) != ours.get(key))
 
 
 def applicable_spread(spread: dict | None, params: dict[str, Any]) -> dict | None:
