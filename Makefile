@@ -68,8 +68,8 @@ docs: install  ## regenerate every generated part of README.md and docs/ (result
 	$(BIN)/python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md
 	$(BIN)/python -m tools.facts --write
 
-review: install  ## review committed results against BASE (default main) into report.md; ALLOW_STALE=1 for a draft
-	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale)
+review: install  ## review results against BASE (default main) into report.md; ALLOW_STALE=1 draft, FAIL_ON_WORSE=1 gate
+	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale) $(if $(FAIL_ON_WORSE),--fail-on-worse)
 
 # Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
 # own copy of the library rather than this checkout's (which may change while the queue runs).

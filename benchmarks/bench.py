@@ -40,7 +40,8 @@ from pathlib import Path
 
 from pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pipeline
 from tables import markdown
-from timing import child, cpu_model, matmul_gflops, model_flops, seconds, time_pipeline_fit, time_plain_fit
+from timing import (child, cpu_model, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
+                    time_plain_fit)
 
 VARIANTS = ("pipeline", "plain")
 
@@ -76,7 +77,9 @@ def main() -> None:
     previous = read_json(args.out) if args.out.exists() else {}
     if args.canonical:
         print("6. The canonical pipeline: dvc repro --force of this workspace")
-        canonical = {**pipeline_run([executable(), "repro", "--force"], ROOT, echo=True), "machine": machine}
+        run = provenance(ROOT)
+        canonical = {**pipeline_run([executable(), "repro", "--force"], ROOT, echo=True), "machine": machine,
+                     "run": run}
         print_pipeline(canonical)
         write_json(args.out, {**previous, "canonical_pipeline": canonical})
         print(f"\nwrote {args.out}")
@@ -85,7 +88,8 @@ def main() -> None:
     params = load_params()
     names = args.models or list(params.train.models)
     n_train = len(load_split(data_dir("clean"), "train").y)  # images per epoch, for every model
-    results: dict = {"machine": machine, "epochs": args.epochs, "repeats": args.repeats, "models": {}}
+    results: dict = {"machine": machine, "run": provenance(ROOT), "epochs": args.epochs, "repeats": args.repeats,
+                     "models": {}}
     if "canonical_pipeline" in previous:  # the long section 6 is kept until --canonical measures it again
         results["canonical_pipeline"] = previous["canonical_pipeline"]
 

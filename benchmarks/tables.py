@@ -8,12 +8,26 @@ from pipeline_runs import fit_cell, overhead_split
 GOAL_OVERHEAD, GOAL_NOOP_S, GOAL_RSS_MIB = 1.10, 3.0, 2048  # the issue's goals
 
 
+def provenance(run: dict | None) -> str:
+    """Which code ran, when, and on what, as bench.json records it."""
+    if not run:
+        return "commit and date not recorded (older than bench.json's provenance)"
+    dirty = f", with uncommitted changes to {', '.join(run['code_changes'])}" if run["code_changes"] else ""
+    flags = ", ".join(run["cpu_flags"]) or "none of AVX2, AVX-512, AMX"
+    return (f"commit `{run['commit'][:7]}`{dirty} on {run['date'][:10]}, CPU family/model "
+            f"{run['cpu_family_model']} ({flags}), {run['threads']} threads")
+
+
 def markdown(results: dict) -> str:
     """The tables of docs/performance.md, from a bench.json."""
-    lines = [f"Measured on {results['machine']}; float32 matmul peak {results['peak_gflops']:.0f} GFLOP/s; "
-             f"{results['epochs']} timed epochs per process, {results['repeats']} A B pairs.", ""]
+    lines = [f"Sections 1–5 measured on {results['machine']}, {provenance(results.get('run'))}; float32 matmul "
+             f"peak {results['peak_gflops']:.0f} GFLOP/s; {results['epochs']} timed epochs per process, "
+             f"{results['repeats']} A B pairs.", ""]
     runs = {label: results[key] for label, key in (("tiny", "tiny_pipeline"), ("canonical", "canonical_pipeline"))
             if key in results}
+    if "canonical" in runs:
+        lines += [f"The canonical run (section 6): {runs['canonical']['machine']}, "
+                  f"{provenance(runs['canonical'].get('run'))}.", ""]
     ratios = {name: m["ratio"] for name, m in results["models"].items()}
     worst_ratio = min(ratios, key=ratios.get)
     peaks = {(label, stage): stat["peak_rss_mib"]

@@ -167,6 +167,42 @@ def seconds(command: list[str], cwd: Path, env: dict | None = None, echo: bool =
     return elapsed, output
 
 
+# The pipeline's code: a benchmark of it is current only if it ran on the last change to these.
+CODE_PATHS = ("src", "stages", "dvc.yaml", "params.yaml")
+# CPU features that change what is fast: vector width and native bfloat16 (issue 21).
+NOTABLE_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def provenance(root: Path) -> dict:
+    """When, where and on which code a benchmark ran: commit, UTC date, CPU and its notable flags, threads.
+
+    ``code_changes`` lists uncommitted edits to the pipeline's code, so a figure from a dirty tree says so.
+    """
+    from datetime import datetime, timezone
+
+    from mnist_ae.runtime import cpu_flags  # imports TensorFlow, as every timed stage does anyway
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+               .splitlines()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "code_changes": changed,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(),
+            "cpu_family_model": cpu_field("cpu family") + "/" + cpu_field("model"),
+            "cpu_flags": sorted(cpu_flags() & set(NOTABLE_CPU_FLAGS)), "cpus": os.cpu_count(),
+            "threads": int(os.environ.get("MNIST_AE_THREADS") or os.cpu_count())}
+
+
+def cpu_field(name: str) -> str:
+    """One field of /proc/cpuinfo's first CPU, e.g. "cpu family"; "?" where there is none."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == name), "?")
+
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo, or the architecture where there is none."""
     try:

@@ -20,7 +20,7 @@ LEAKY_ENV = ("MNIST_NPZ", "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY"
 
 
 # Skips that mean a real part (a browser, a server) was missing, so its tests did not run at all.
-REAL_PARTS = ("Chromium", "sshd")
+REAL_PARTS = ("Chromium", "sshd", "Slurm")
 
 
 def pytest_unconfigure(config):

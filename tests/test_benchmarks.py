@@ -43,6 +43,12 @@ def test_bench_measures_each_section(workspace, tmp_path):
         assert 0 < model["share_of_peak"] < 1
     assert results["peak_gflops"] > 0 and results["startup"]["import_tensorflow_s"] > 0
     assert "(up to date)" in printed  # the no-op repro found nothing to run
+    run_info = results["run"]  # when, where and on which code
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
+    assert run_info["commit"] == head.strip() and run_info["code_changes"] == []
+    assert run_info["cpus"] >= 1 and run_info["threads"] >= 1 and re.fullmatch(r"\d+-\d\d-\d\dT.*", run_info["date"])
+    assert set(run_info["cpu_flags"]) <= set(timing.NOTABLE_CPU_FLAGS)
+    assert f"commit `{head[:7]}` on {run_info['date'][:10]}" in tables.markdown(results)
 
 
 def test_flops_per_image_of_the_dense_model_from_its_layers():

@@ -119,3 +119,50 @@ def test_dvc_queue_kill_stops_a_queued_training_promptly(data_ready):
     for leftover in (workspace / "models" / f"{stage}.keras", workspace / "plots" / "train" / stage):
         assert not leftover.exists(), leftover
     assert not [p for p in workspace.rglob("*partial*") if ".dvc" not in p.parts and ".git" not in p.parts]
+
+
+def stop_handlers_installed(pid):
+    """The stage's own handlers are in place: /proc says SIGTERM is caught (Python alone leaves it default)."""
+    status = open(f"/proc/{pid}/status").read()
+    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.MULTILINE).group(1), 16)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+def listing(root, relatives):
+    return {str(p.relative_to(root)): p.read_bytes() for rel in relatives for p in sorted((root / rel).rglob("*"))
+            if p.is_file()} | {rel: (root / rel).read_bytes() for rel in relatives if (root / rel).is_file()}
+
+
+# (stage command, the outputs it writes); each runs for seconds after its handlers are installed.
+LATER_STAGES = [(["evaluate.py", "dense"], ["metrics/dense.json", "plots/robustness/dense.csv"]),
+                (["figures.py"], ["plots/figures"])]
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGTERM, signal.SIGTERM)], ids=["SIGINT", "SIGTERM-twice"])
+@pytest.mark.parametrize("command, outputs", LATER_STAGES, ids=["evaluate", "figures"])
+def test_an_interrupted_later_stage_keeps_its_previous_outputs(tiny_repo, command, outputs, signals):
+    """Stopped during evaluation or drawing (a second signal arriving during the cleanup), a stage exits
+    with 128 + the signal, prints one line and leaves the outputs of the last run exactly as they were."""
+    workdir, _ = tiny_repo
+    env = sandbox_env(workdir, {"MNIST_AE_THREADS": "1"})
+    before = listing(workdir, outputs)
+    with tempfile.TemporaryFile("w+") as errors:
+        stage = subprocess.Popen([sys.executable, f"stages/{command[0]}", *command[1:]], cwd=workdir, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        try:
+            wait_until(lambda: stop_handlers_installed(stage.pid), 60, "the stage's signal handlers")
+            time.sleep(1.5)  # inside TensorFlow's import or the loading of models and data
+            for sig in signals:
+                stage.send_signal(sig)
+                time.sleep(0.05)
+            stage.wait(timeout=120)
+        finally:
+            stage.kill()
+        errors.seek(0)
+        stderr = errors.read()
+    assert stage.returncode == 128 + signals[0].value, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == f"error: interrupted by {signals[0].name}; no output was written, " \
+                                              "rerun with dvc repro", stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert listing(workdir, outputs) == before
+    assert not [p for p in workdir.rglob("*partial*") if ".dvc" not in p.parts and ".git" not in p.parts]

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -180,9 +181,11 @@ def wait_for_queue(workdir, env, timeout_s=900):
 
 @pytest.fixture(scope="module")
 def sweep(repo):
-    """`make sweep`: two queued values run by two workers with one TensorFlow thread each."""
+    """`make sweep`: two queued values run by two workers with one TensorFlow thread each, and one bad
+    value that fails."""
     workdir, env = repo
     dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.2,0.8", env=env, capture=True)
+    dvc(workdir, "exp", "run", "--queue", "--name", "bad-noise", "-S", "noise.factor=-1", env=env, capture=True)
     try:
         # Not captured: the workers outlive `dvc queue start` and would hold its pipes open.
         # Two workers with one TensorFlow thread each share the cores, as `make sweep` sets them.
@@ -192,8 +195,18 @@ def sweep(repo):
         status = wait_for_queue(workdir, env)
     finally:
         stop_queue_workers(workdir, env)
-    assert status.count("Success") == 2, status
+    assert status.count("Success") == 2 and status.count("Failed") == 1, status
     return workdir, env
+
+
+def test_a_failed_experiment_is_listed_with_its_log(sweep):
+    workdir, env = sweep
+    shown = run_module(workdir, env, *EXP_TABLE)
+    failures = shown.split("failed: ")[1:]
+    assert len(failures) == 1 and failures[0].startswith("bad-noise; full log: "), shown[-3000:]
+    log = Path(failures[0].split("full log: ")[1].splitlines()[0])
+    assert log.is_file() and "error: noise.factor must be >= 0, got -1" in log.read_text()
+    assert "error: noise.factor must be >= 0, got -1" in failures[0]  # in the tail shown
 
 
 def test_queued_sweep_shows_as_a_readable_table(sweep):
@@ -227,7 +240,9 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     header, *lines = shown.splitlines()
     rows = [line.split(",") for line in lines]
     gain = header.split(",").index("denoise.gain_db")
-    named = [row for row in rows if row[0] and row[0] not in ("workspace", "master", "main")]
+    state = header.split(",").index("State") if "State" in header.split(",") else None
+    named = [row for row in rows if row[0] and row[0] not in ("workspace", "master", "main")
+             and (state is None or row[state] != "Failed")]  # a failed run has no metrics
     gains = [float(row[gain]) for row in named]
     assert gains == sorted(gains, reverse=True), "--sort-by denoise.gain_db --sort-order desc"
     best = named[0][0]
@@ -277,6 +292,26 @@ def test_review_gives_each_changed_metric_the_right_verdict(review):
     assert "σ is from 3 runs at the base's params" in report
     assert re.search(r"The other \d+ key metrics are identical", report)
     assert "`noise.factor` changed from 0.5 to 0.3" in report
+
+
+def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, sweep, tmp_path):
+    """`make review FAIL_ON_WORSE=1`: exit 1 and one line per worse metric; a worse metric at a new noise
+    factor measures other digits, so it does not count."""
+    (workdir, report), (_, env) = review, sweep
+    rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
+    worse = sorted(name for name, verdict in rows.items() if verdict == "**worse**")
+    assert rows["denoise.gain_db"].endswith(", at a new noise factor")  # never a regression here
+    result = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD~1", "--out", str(tmp_path / "gate.md"),
+                             "--fail-on-worse"], cwd=workdir, env=env, capture_output=True, text=True)
+    named = sorted(line.split()[1] for line in result.stderr.splitlines() if line.startswith("worse: "))
+    assert named == worse
+    assert result.returncode == (1 if worse else 0), result.stderr[-2000:]
+    if worse:
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {len(worse)} key metric(s) worse")
+    def key_metrics(text):
+        return text.split("## Key metrics")[1].split("## Curves")[0]
+
+    assert key_metrics((tmp_path / "gate.md").read_text()) == key_metrics(report)
 
 
 def test_review_shows_changed_figures_from_both_sides(review):

@@ -9,7 +9,8 @@ from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
 from tools.review import Revisions
 from tools.sweep import sweep_figure, sweep_table
-from tools.verdicts import MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, tally
+from tools.verdicts import (MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, regressions,
+                            tally)
 
 from conftest import ROOT
 
@@ -36,6 +37,17 @@ SPREAD = {"dense": {"bce_nats": {"sd": 0.0004}, "psnr_db": {"sd": 0.02}},
 def test_verdict_knows_each_metrics_direction_and_seed_noise(model, metric, base, head, verdict):
     sd = SPREAD[model][metric]["sd"]
     assert MetricChange(model, BY_NAME[metric], base, head, sd=sd).verdict == verdict
+
+
+def test_fail_on_worse_names_each_metric_worse_beyond_two_sigma_and_nothing_else():
+    base = {"dense": {"bce_nats": 0.0900, "psnr_db": 21.0}, "denoise": {"gain_db": 8.0, "bce_nats": 0.0900}}
+    head = {"dense": {"bce_nats": 0.0920, "psnr_db": 21.01}, "denoise": {"gain_db": 7.0, "bce_nats": 0.0880}}
+    lines = regressions(compare(base, head, spread=SPREAD))
+    assert lines == ["worse: dense.bce_nats 0.0900 -> 0.0920 (+5.0 σ, beyond 2 σ)",
+                     "worse: denoise.gain_db 8.00 -> 7.00 (-20.0 σ, beyond 2 σ)"]
+    # A new noise factor makes the gain a different test, not a regression; without a spread nothing is worse.
+    assert regressions(compare(base, head, noise_changed=True, spread=SPREAD)) == [lines[0]]
+    assert regressions(compare(base, head)) == []
 
 
 def test_a_new_noise_factor_marks_metrics_of_noisy_input():

@@ -1,10 +1,14 @@
 """The pull-request workflow, the Makefile and the README agree, and call only tested commands."""
 
+import json
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
+
+from tools.grid_job import grid_points
 
 from conftest import ROOT
 
@@ -18,7 +22,9 @@ TESTED_COMMANDS = {
     "make check": ("test_stale_guard.py", "tools.check"),    # fresh and edited clones
     "make remote-check": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
 }
-POSTING = "cml comment create"  # GitHub-only: posts report.md, nothing to run here
+# GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
+SUMMARY = 'cat report.md >> "$GITHUB_STEP_SUMMARY"'
+POSTING = "cml comment create"
 
 
 def steps():
@@ -29,14 +35,25 @@ def test_workflow_runs_on_pull_requests():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     assert workflow[True] == "pull_request"  # YAML 1.1 reads the key `on` as True
     uses = [step["uses"].split("@")[0] for step in steps() if "uses" in step]
-    assert uses == ["actions/checkout", "actions/setup-python", "iterative/setup-cml", "actions/upload-artifact"]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-artifact", "iterative/setup-cml"]
 
 
 def test_every_run_step_is_a_tested_command():
     commands = [step["run"].strip() for step in steps() if "run" in step]
-    for command in commands[:-1]:
+    for command in commands[:-2]:
         assert any(command == known or command.startswith(known + " ") for known in TESTED_COMMANDS), command
+    assert commands[-2] == SUMMARY
     assert commands[-1].startswith(POSTING) and commands[-1].endswith("report.md")
+
+
+def test_the_review_gates_and_is_published_even_when_the_gate_fails():
+    by_run = {step.get("run", "").strip(): step for step in steps()}
+    review = next(command for command in by_run if command.startswith("make review"))
+    assert review.endswith("FAIL_ON_WORSE=1")
+    after = steps()[[step.get("run", "").strip() for step in steps()].index(review) + 1:]
+    assert after and all(step.get("if", "").startswith("always()") for step in after)
+    cml = [step for step in after if POSTING in step.get("run", "") or "setup-cml" in step.get("uses", "")]
+    assert cml and all("vars.POST_WITH_CML == 'true'" in step["if"] for step in cml)  # opt-in only
 
 
 def test_each_tested_command_is_run_by_the_test_it_names():
@@ -71,6 +88,7 @@ def test_ci_runs_the_readme_test_command():
     (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and verify
     (["push"], "python -m tools.remote push"),
     (["verify"], "python -m tools.review --base HEAD --out reproduction.md"),
+    (["review", "BASE=main", "FAIL_ON_WORSE=1"], "python -m tools.review --base main --out report.md  --fail-on-worse"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
@@ -100,3 +118,26 @@ def test_the_committed_results_are_current(committed):
     from tools.check import stale_stages
 
     assert [str(stale) for stale in stale_stages(committed)] == [], "rerun `dvc repro` and commit the results"
+
+
+SWEEP = ROOT / ".github" / "workflows" / "sweep.yml"
+
+
+def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():
+    """The matrix's cells come from the job script's own --count, each cell runs that script for its index,
+    and the last job pulls every experiment and publishes the table and the sweep plot."""
+    workflow = yaml.safe_load(SWEEP.read_text())
+    assert workflow[True] == {"workflow_dispatch": workflow[True]["workflow_dispatch"]}  # started by hand
+    jobs = workflow["jobs"]
+    count = next(step["run"] for step in jobs["points"]["steps"] if "run" in step)
+    assert "PYTHONPATH=src python3 -m tools.grid_job --count" in count
+    grid = workflow[True]["workflow_dispatch"]["inputs"]["grid"]["default"]
+    counted = subprocess.run([sys.executable, "-m", "tools.grid_job", "--count", grid], cwd=ROOT, capture_output=True,
+                             text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
+    assert json.loads(counted.stdout) == list(range(len(grid_points(ROOT / grid)))) and counted.stdout != "[]\n"
+    assert jobs["point"]["strategy"]["matrix"]["index"] == "${{ fromJSON(needs.points.outputs.indices) }}"
+    point = " ".join(step.get("run", "") for step in jobs["point"]["steps"])
+    assert "python -m tools.grid_job --grid" in point and "--index ${{ matrix.index }}" in point
+    assert jobs["collect"]["if"] == "always()"  # failed points do not hide the finished ones
+    collect = " ".join(step.get("run", "") for step in jobs["collect"]["steps"])
+    assert "dvc exp pull origin" in collect and "make exp-table" in collect and "make sweep-plot" in collect

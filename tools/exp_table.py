@@ -7,6 +7,9 @@ when another file has the same name, so unique names of the full metrics files (
 ``elbo.*``, the classifier's ``test_acc``) would survive any file-based pattern. Arguments after
 the options go to ``dvc exp show`` unchanged, e.g. ``--md``, ``--rev 1a2b3c4`` or
 ``--sort-by denoise.gain_db``.
+
+After the table it lists each failed queued experiment with the last lines of its log and the log's
+path, which ``dvc queue status`` does not show (treeverse/dvc#8192, #10779).
 """
 
 from __future__ import annotations
@@ -44,6 +47,34 @@ def main(argv: list[str]) -> None:
         return
     sections = list(yaml.safe_load(Path(PARAMS_FILE).read_text()))
     print(dvc_cli.output(Path.cwd(), *command(sections, argv)))
+    if "--csv" not in argv and "--json" not in argv:
+        for failure in failed_experiments(Path.cwd()):
+            print(failure)
+
+
+LOG_TAIL = 12  # lines of a failed experiment's log shown
+
+
+def failed_experiments(root: Path, tail: int = LOG_TAIL) -> list[str]:
+    """Each failed queued experiment as a block: its name, where its full log is, and the log's last lines."""
+    from dvc.repo import Repo
+
+    blocks = []
+    with Repo(str(root)) as repo:
+        queue = repo.experiments.celery_queue
+        for done in queue.iter_failed():
+            entry = done.entry
+            name = entry.name or entry.stash_rev[:7]
+            try:
+                log = Path(queue.proc[entry.stash_rev].stdout)
+            except KeyError:  # it failed before its process started: DVC kept no log
+                blocks.append(f"failed: {name}; no log was kept (it failed during set-up): "
+                              f"dvc queue logs {name}")
+                continue
+            lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+            shown = "\n".join(f"    {line}" for line in lines[-tail:])
+            blocks.append(f"failed: {name}; full log: {log}\n{shown}")
+    return blocks
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -32,8 +33,8 @@ from tools import dvc_cli
 from tools.charts import NoRenderer, charts_section, render_charts
 from tools.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.dotted import flatten
-from tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table,
-                                     noisy_input_metrics, params_table, spread_note, tally)
+from tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table, noisy_input_metrics,
+                            params_table, regressions, spread_note, tally)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
 
@@ -120,9 +121,9 @@ def dvc_json(root: Path, *args: str) -> dict:
     return json.loads(dvc_cli.output(root, *args, "--json") or "{}")
 
 
-def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> tuple[Path, str]:
+def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> tuple[Path, str, list[str]]:
     """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``;
-    return ``out`` and a one-line tally of the verdicts."""
+    return ``out``, a one-line tally of the verdicts and one line per key metric worse beyond 2 σ."""
     warning = staleness_note(root, allow_stale)
     revs = Revisions(root, base)
     base_short, head_short = revs.short(revs.base_sha), revs.short("HEAD")
@@ -190,7 +191,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     ])
     with atomic_path(out) as tmp:
         tmp.write_text(text)
-    return out, f"key metrics against {base_label.replace('`', '')}: {tally(changes)}"
+    return out, f"key metrics against {base_label.replace('`', '')}: {tally(changes)}", regressions(changes)
 
 
 def main(argv: list[str]) -> None:
@@ -199,10 +200,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, default=Path("report.md"), help="where to write (default: report.md)")
     parser.add_argument("--allow-stale", action="store_true",
                         help="review even if the committed results do not match dvc.lock (a draft)")
+    parser.add_argument("--fail-on-worse", action="store_true",
+                        help="exit 1 when a key metric is worse beyond 2 σ of the seed spread, naming each "
+                             "(the review is written first)")
     args = parser.parse_args(argv)
-    out, summary = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
+    out, summary, worse = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
     print(summary)
     print(f"wrote {out} and {out.parent / (out.stem + '_files')}/")
+    if args.fail_on_worse and worse:
+        print("\n".join(worse), file=sys.stderr)
+        raise StudyError(f"{len(worse)} key metric(s) worse than {args.base} beyond the seed noise; see {out}")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mnist_ae.report import SIGMA_MULTIPLE
 from mnist_ae.catalogue import KEY_METRICS, Metric
-from mnist_ae.report import spread_param_differences
+from mnist_ae.report import SIGMA_MULTIPLE, spread_param_differences
 
 # Metrics files the review leaves out: they move only with the data, never with a model.
 NOT_REVIEWED = ("floor", "mean_image")
@@ -111,6 +110,13 @@ def compare(base: dict[str, dict[str, float]], head: dict[str, dict[str, float]]
             changes.append(MetricChange(model, metric, base.get(model, {}).get(metric.name),
                                         head.get(model, {}).get(metric.name), noise_changed, sd))
     return changes
+
+
+def regressions(changes: list[MetricChange]) -> list[str]:
+    """One line per key metric worse beyond SIGMA_MULTIPLE σ, for ``--fail-on-worse``. A metric measured
+    at a new noise factor compares other digits, so it is no regression."""
+    return [f"worse: {c.name} {c.metric.format(c.base)} -> {c.metric.format(c.head)} ({c.sigmas:+.1f} σ, "
+            f"beyond {SIGMA_MULTIPLE:g} σ)" for c in changes if c.verdict == "worse" and not c.at_new_noise_level]
 
 
 def _delta(change: MetricChange) -> str:
