@@ -105,3 +105,11 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
     assert "| canonical pipeline overhead | ≤ 1.10 | 1.30 | **no** |" in table
     assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, canonical) | **no** |" in table
     assert "| canonical | 130 s | 100 s | 1.30 | 0 s | 10 s | 20 s |" in table
+
+
+def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16 avx512_bf16\n\n"
+                       "processor\t: 1\nflags\t\t: fpu\n")
+    assert timing.cpu_flags(cpuinfo) == {"fpu", "avx2", "amx_bf16", "avx512_bf16"}  # the first CPU's
+    assert timing.cpu_flags(tmp_path / "missing") == set()
