@@ -233,3 +233,20 @@ def test_a_figure_on_one_side_only_shows_none_on_the_other(tmp_path):
     assert "| `old.png` | ![base old.png](assets/base/old.png) | (none) |" in section
     assert "same.png" not in section.split("\n", 2)[2] and section.startswith("2 changed, 1 unchanged.")
     assert (tmp_path / "assets" / "base" / "old.png").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("worse", [["worse: dense.bce_nats 0.0900 -> 0.0920 (+5.0 σ, beyond 2 σ)"], []],
+                         ids=["regression", "within-noise"])
+def test_fail_on_worse_exits_on_a_regression_and_passes_otherwise(monkeypatch, capsys, tmp_path, worse):
+    """The command's own behaviour, on a review whose verdicts are made up: exit 1 naming each worse metric,
+    or a plain pass; without the flag, never a failure."""
+    from tools import review
+
+    monkeypatch.setattr(review, "write_review", lambda *args: (tmp_path / "report.md", "key metrics: …", worse))
+    review.main(["--base", "main"])  # without the flag, never a failure
+    if worse:
+        with pytest.raises(StudyError, match=r"^1 key metric\(s\) worse than main beyond the seed noise"):
+            review.main(["--base", "main", "--fail-on-worse"])
+        assert capsys.readouterr().err.splitlines() == worse
+    else:
+        review.main(["--base", "main", "--fail-on-worse"])

@@ -123,6 +123,35 @@ def test_the_committed_results_are_current(committed):
 SWEEP = ROOT / ".github" / "workflows" / "sweep.yml"
 
 
+# Each command the sweep workflow runs, and the test file that runs it here (checked to name it).
+SWEEP_COMMANDS = {
+    'echo "indices=$(PYTHONPATH=src python3 -m tools.grid_job --count': ("test_workflow.py", "--count"),
+    "make install": ("../.ci/run", "make install"),
+    ".venv/bin/python -m tools.grid_job --grid": ("test_grid.py", "tools.grid_job"),
+    ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),
+    ".venv/bin/dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
+    'make exp-table >> "$GITHUB_STEP_SUMMARY"': ("test_pipeline.py", "tools.exp_table"),
+    "make sweep-plot": ("test_pipeline.py", "tools.sweep"),
+}
+
+
+def sweep_commands() -> list[str]:
+    """Each command sweep.yml runs: a folded step (>-) loads as one line, a literal one (|) as one per line."""
+    jobs = yaml.safe_load(SWEEP.read_text())["jobs"]
+    return [line.strip() for job in jobs.values() for step in job["steps"] if "run" in step
+            for line in step["run"].strip().splitlines()]
+
+
+def test_every_sweep_step_is_a_tested_command():
+    commands = sweep_commands()
+    assert len(commands) == 8, commands  # make install runs in two jobs
+    for command in commands:
+        known = [prefix for prefix in SWEEP_COMMANDS if command.startswith(prefix)]
+        assert known, f"sweep.yml runs an untested command: {command}"
+        test_file, marker = SWEEP_COMMANDS[known[0]]
+        assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"
+
+
 def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():
     """The matrix's cells come from the job script's own --count, each cell runs that script for its index,
     and the last job pulls every experiment and publishes the table and the sweep plot."""
