@@ -26,7 +26,7 @@ def markdown(results: dict) -> str:
     runs = {label: results[key] for label, key in (("tiny", "tiny_pipeline"), ("canonical", "canonical_pipeline"))
             if key in results}
     if "canonical" in runs:
-        lines += [f"The canonical run (section 6): {runs['canonical']['machine']}, "
+        lines += [f"The canonical run (section 6): {runs['canonical'].get('machine', results['machine'])}, "
                   f"{provenance(runs['canonical'].get('run'))}.", ""]
     ratios = {name: m["ratio"] for name, m in results["models"].items()}
     worst_ratio = min(ratios, key=ratios.get)

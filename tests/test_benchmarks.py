@@ -105,6 +105,12 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
     assert "| canonical pipeline overhead | ≤ 1.10 | 1.30 | **no** |" in table
     assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, canonical) | **no** |" in table
     assert "| canonical | 130 s | 100 s | 1.30 | 0 s | 10 s | 20 s |" in table
+    assert "Sections 1–5 measured on test, commit and date not recorded" in table
+    run["run"] = {"commit": "0123456789abcdef", "code_changes": [], "date": "2026-11-29T05:00:00+00:00",
+                  "cpu": "Some CPU", "cpu_family_model": "6/143", "cpu_flags": ["amx_bf16", "avx2"], "cpus": 2,
+                  "threads": 2}
+    assert ("The canonical run (section 6): test, commit `0123456` on 2026-11-29, CPU family/model 6/143 "
+            "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
 
 
 def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
