@@ -28,7 +28,7 @@ import subprocess
 from pathlib import Path
 
 from mnist_ae import StudyError
-from tools import dvc_cli  # standard library only, as above: --count runs before the project is installed
+from tools import dvc_cli  # like mnist_ae's __init__, standard library only: --count runs before any install
 
 THREADS_ENV = "MNIST_AE_THREADS"
 

@@ -81,7 +81,7 @@ def key_metrics_from_diff(diff: dict[str, dict[str, dict]]) -> tuple[dict, dict]
     ``train.models`` drops out of that side.
     """
     sides: tuple[dict, dict] = ({}, {})
-    for path, entries in diff.items():
+    for path, entries in sorted(diff.items()):  # DVC collects the files in parallel, in no fixed order
         if not path.startswith("metrics/") or not path.endswith(".json"):
             continue
         model = path.removeprefix("metrics/").removesuffix(".json")
@@ -198,7 +198,7 @@ def every_metric_table(diff: dict[str, dict[str, dict]]) -> str:
         return "–" if value is None else format(value, spec) if isinstance(value, (int, float)) else str(value)
 
     lines = ["| file | metric | base | head | change |", "|---|---|---:|---:|---:|"]
-    for path, entries in diff.items():
+    for path, entries in sorted(diff.items()):
         for key, change in entries.items():
             if change.get("old") != change.get("new"):
                 lines.append(f"| `{path}` | `{key}` | {shown(change.get('old'), '.6g')} | "
