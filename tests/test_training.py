@@ -43,4 +43,3 @@ def test_steps_per_execution_trains_exactly_the_same_weights(raw_params, sample)
     for a, b in zip(weights[1], weights[8], strict=True):
         np.testing.assert_array_equal(a, b)
 
-
