@@ -211,10 +211,5 @@ def cpu_field(name: str) -> str:
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo, or the architecture where there is none."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
+    name = cpu_field("model name")
+    return platform.machine() if name == "?" else name

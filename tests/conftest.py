@@ -4,6 +4,7 @@ the tiny pipeline run once per session (`make tiny`), which the end-to-end modul
 
 import copy
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,10 @@ def stop_queue_workers(workdir: Path, env: dict) -> None:
 
     subprocess.run([dvc_cli.executable(), "queue", "stop", "--kill"], cwd=workdir, env=env, capture_output=True,
                    timeout=120)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at the moment, on loopback (for the real servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import yaml
 from tools import dvc_cli
 from tools.sandbox import dvc, sandbox_env
 
-from conftest import ROOT, git
+from conftest import ROOT, free_port, git
 
 pytestmark = pytest.mark.e2e
 
@@ -114,12 +113,6 @@ def test_a_bad_point_fails_with_one_line_naming_it(local_jobs):
 def test_a_collector_pulls_every_good_point_with_its_metrics_and_models(local_jobs):
     sweep, _ = local_jobs
     assert sweep.collect(["dense-0", "dense-1"]) == {"dense-0": 8, "dense-1": 24}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 SLURM_CONF = """ClusterName=mnistae

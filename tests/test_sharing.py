@@ -28,7 +28,7 @@ from tools.check import stale_stages
 from mnist_ae.dotted import flatten
 from tools.sandbox import sandbox_env
 
-from conftest import SAMPLE, git
+from conftest import SAMPLE, free_port, git
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -282,12 +282,6 @@ def test_verify_judges_a_rerun_whose_numbers_moved(team):
 
 
 # --- a real sshd on a loopback port --------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):

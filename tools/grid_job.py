@@ -28,9 +28,8 @@ import subprocess
 from pathlib import Path
 
 from mnist_ae import StudyError
-from tools import dvc_cli  # like mnist_ae's __init__, standard library only: --count runs before any install
-
-THREADS_ENV = "MNIST_AE_THREADS"
+from mnist_ae.stage import THREADS_ENV
+from tools import dvc_cli  # these import the standard library only: --count runs before any install
 
 
 def grid_points(grid: Path) -> list[list[str]]:
