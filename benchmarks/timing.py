@@ -37,10 +37,11 @@ def load_digits(name: str):
     """(params, model params, inputs, targets, validation inputs, validation targets) as the train stage reads them."""
     from mnist_ae.config import load_params
     from mnist_ae.files import load_split
+    from mnist_ae.models import block_of
     from mnist_ae.paths import data_dir
 
     params = load_params()
-    model_params = params.train.models[name]
+    model_params = block_of(params.train, name)
     split = {(kind, s): load_split(data_dir(kind), s).x
              for kind in {"clean", model_params.input} for s in ("train", "val")}
     return (params, model_params, split[model_params.input, "train"], split["clean", "train"],
@@ -142,11 +143,11 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
 
 def model_flops() -> dict[str, float]:
     from mnist_ae.config import load_params
-    from mnist_ae.models import build
+    from mnist_ae.models import build, typed_blocks
 
     params = load_params()
     return {name: training_flops_per_image(build(name, block, params.base.seed))
-            for name, block in params.train.models.items()}
+            for name, block in typed_blocks(params.train).items()}
 
 
 def seconds(command: list[str], cwd: Path, env: dict | None = None, echo: bool = False) -> tuple[float, str]:
@@ -179,6 +180,8 @@ def provenance(root: Path) -> dict:
     """
     from datetime import datetime, timezone
 
+    from mnist_ae.runtime import cpu_flags  # imports TensorFlow, as every timed stage does anyway
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
 
@@ -189,15 +192,6 @@ def provenance(root: Path) -> dict:
             "cpu_family_model": cpu_field("cpu family") + "/" + cpu_field("model"),
             "cpu_flags": sorted(cpu_flags() & set(NOTABLE_CPU_FLAGS)), "cpus": os.cpu_count(),
             "threads": int(os.environ.get("MNIST_AE_THREADS") or os.cpu_count())}
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The first CPU's feature flags as Linux lists them; empty where that file is missing."""
-    try:
-        lines = cpuinfo.read_text().splitlines()
-    except OSError:
-        return set()
-    return next((set(line.partition(":")[2].split()) for line in lines if line.startswith("flags")), set())
 
 
 def cpu_field(name: str) -> str:

@@ -1,21 +1,19 @@
 """Stage evaluate@<model>: every test metric of one trained autoencoder, and its noise sweep."""
 
-import argparse
 import logging
 
-from mnist_ae.config import check_model_name, load_params
+from mnist_ae.config import load_params
 from mnist_ae.files import atomic_path, load_split, write_json
+from mnist_ae.models import get_spec
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file, model_file, robustness_file
-from mnist_ae.stage import run_stage
+from mnist_ae.stage import model_argument, run_stage
 
 log = logging.getLogger("evaluate")
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="a name from the model registry, e.g. dense")
-    name = parser.parse_args(argv).model
-    check_model_name(name)
+    name = model_argument(argv, __doc__)
+    get_spec(name)
     params = load_params()
     train, test = load_split(data_dir("clean"), "train"), load_split(data_dir("clean"), "test")
     noisy_test = load_split(data_dir("noisy"), "test").x

@@ -6,9 +6,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mnist_ae import figures
-from mnist_ae.config import MODEL_PARAMS, load_params, select_figures
+from mnist_ae.config import load_params, select_figures
 from mnist_ae.noise import rng_for
 from mnist_ae.files import atomic_dir, load_split, read_json, read_training_history
+from mnist_ae.models import MODELS, get_spec
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
 from mnist_ae.stage import run_stage
 
@@ -18,17 +19,17 @@ log = logging.getLogger("figures")
 def main(argv: list[str]) -> None:
     params = load_params()
     names, seed = list(params.train.models), params.base.seed
-    cfg, skipped = select_figures(params.figures, MODEL_PARAMS, names)
+    cfg, skipped = select_figures(params.figures, MODELS, names)
     test, noisy_test = load_split(data_dir("clean"), "test"), load_split(data_dir("noisy"), "test")
     digits, noisy_digits = test.x[: cfg.n_digits], noisy_test.x[: cfg.n_digits]
 
     # TensorFlow starts only here, once the params have passed their checks.
     from mnist_ae.codecs import SAMPLES_STREAM, sample_codes
     from mnist_ae.evaluation import keras_codec
-    from mnist_ae.models import code_shape, code_size, get_spec, load
+    from mnist_ae.models import code_shape, code_size, load
 
     models = {name: load(model_file(name), name) for name in names}
-    cfg, unsuitable = select_figures(cfg, MODEL_PARAMS, names, {name: code_size(m) for name, m in models.items()})
+    cfg, unsuitable = select_figures(cfg, MODELS, names, {name: code_size(m) for name, m in models.items()})
     for line in [*skipped, *unsuitable]:
         log.info(line)
     codecs = {name: keras_codec(model) for name, model in models.items()}

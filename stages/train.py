@@ -4,28 +4,21 @@ A killed run resumes from its last completed epoch when rerun with the same para
 checkpoints live in .resume/, outside DVC's outputs, and are deleted once the model is saved.
 """
 
-import argparse
 import dataclasses
 from pathlib import Path
 
-from mnist_ae import ConfigError
-from mnist_ae.config import check_batch_fits, check_model_name, load_params
+from mnist_ae.config import check_batch_fits, load_params
 from mnist_ae.files import atomic_dir, load_split, save_model
-from mnist_ae.models import check_module, get_spec
+from mnist_ae.models import block_of, get_spec, module
 from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
-from mnist_ae.stage import imported_project_files, run_stage
+from mnist_ae.stage import imported_project_files, model_argument, run_stage
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="a name from the model registry, e.g. dense")
-    name = parser.parse_args(argv).model
-    check_model_name(name)
+    name = model_argument(argv, __doc__)
+    get_spec(name)
     params = load_params()
-    if name not in params.train.models:
-        raise ConfigError(f"train.models.{name}: missing params block")
-    model_params = params.train.models[name]
-    check_module(name, model_params)
+    model_params = block_of(params.train, name)
     sources = {"inputs": (model_params.input, "train"), "targets": ("clean", "train"),
                "val_inputs": (model_params.input, "val"), "val_targets": ("clean", "val")}
     files = {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()}
@@ -38,9 +31,9 @@ def main(argv: list[str]) -> None:
     from mnist_ae.checkpoints import Checkpoints, fingerprint
     from mnist_ae.training import train_autoencoder
 
-    # A checkpoint is valid only for the same code: every project file imported, this model's family
+    # A checkpoint is valid only for the same code: every project file imported, this model's
     # module included (imported now), but not the other models' modules.
-    get_spec(name).family()
+    module(name)
     shared = [f.name for f in dataclasses.fields(params.train) if f.name != "models"]  # not the other models
     settings = {"seed": params.base.seed, "model": dataclasses.asdict(model_params),
                 "train": {key: getattr(params.train, key) for key in shared}}

@@ -47,7 +47,8 @@ PARAM_CASES = [
     ("val-fraction-1", "prepare.val_fraction", 1.0, "prepare", "prepare.val_fraction must be in (0, 1), got 1.0"),
     ("zero-epochs", "train.epochs", 0, "noise", "train.epochs must be >= 1, got 0"),
     ("zero-batch", "train.batch_size", 0, "noise", "train.batch_size must be >= 1, got 0"),
-    ("zero-code-size", "train.models.dense.code_size", 0, "noise",
+    ("negative-seed", "base.seed", -1, "prepare", "base.seed must be in [0, 2**32 - 1], got -1"),
+    ("zero-code-size", "train.models.dense.code_size", 0, "train",
      "train.models.dense.code_size must be >= 1, got 0"),
     ("negative-learning-rate", "train.learning_rate", -0.1, "noise",
      "train.learning_rate must be null or > 0, got -0.1"),
@@ -57,13 +58,13 @@ PARAM_CASES = [
     ("unknown-strategy", "train.strategy", "tpu", "noise",
      "train.strategy must be one of ('auto', 'default', 'mirrored')"),
     ("unknown-precision", "train.precision", "float16", "noise", "train.precision must be one of ('float32',"),
-    ("unknown-model", "train.models.transformer", {"input": "clean"}, "noise",
+    ("unknown-model", "train.models.transformer", {"input": "clean"}, "train",
      "train.models.transformer: unknown model; known models: dense"),
     ("no-models", "train.models", {}, "noise", "train.models must be a non-empty mapping"),
-    ("bad-model-input", "train.models.dense.input", "dirty", "noise", "train.models.dense.input must be"),
-    ("model-block-not-a-mapping", "train.models.vae", [2], "noise", "train.models.vae must be a mapping, got list"),
-    ("wrong-model-module", "train.models.dense.module", "conv", "train",
-     "train.models.dense.module must be 'dense' (the module that builds dense), got 'conv'"),
+    ("bad-model-input", "train.models.dense.input", "dirty", "train", "train.models.dense.input must be"),
+    ("model-block-not-a-mapping", "train.models.vae", [2], "train", "train.models.vae must be a mapping, got list"),
+    ("old-module-key", "train.models.dense.module", "dense", "train",
+     "train.models.dense.module: unknown key; expected one of ['code_size', 'input']"),
     ("zero-subset", "prepare.train_subset", 0, "prepare", "prepare.train_subset must be null or >= 1, got 0"),
     ("unknown-figure-model", "figures.samples", ["gan"], "figures", "figures.samples: 'gan' is not one of"),
     ("text-robustness-factor", "evaluate.robustness_factors", [0.1, "high"], "evaluate",
@@ -112,10 +113,12 @@ def test_a_bad_thread_cap_is_one_clear_error(tmp_path, raw_params, threads):
     assert_fails_cleanly(result, f"MNIST_AE_THREADS must be a positive integer, got '{threads}'", tmp_path, before)
 
 
-def test_params_file_that_is_a_list(tmp_path):
-    (tmp_path / "params.yaml").write_text("- base\n- train\n")
-    assert_fails_cleanly(run(["noise.py"], tmp_path), "params must be a mapping, got list", tmp_path,
-                         listing(tmp_path))
+@pytest.mark.parametrize("text, expected", [("", "params.yaml: empty; expected the sections base, fetch"),
+                                            ("- base\n- train\n", "params must be a mapping, got list")],
+                         ids=["empty", "list"])
+def test_params_file_of_the_wrong_shape(tmp_path, text, expected):
+    (tmp_path / "params.yaml").write_text(text)
+    assert_fails_cleanly(run(["noise.py"], tmp_path), expected, tmp_path, listing(tmp_path))
 
 
 def test_missing_params_file(tmp_path):
@@ -218,15 +221,38 @@ def test_mnist_npz_naming_a_missing_file(tmp_path, tiny_params):
     assert_fails_cleanly(result, f"{tmp_path / 'nowhere.npz'}: file not found", tmp_path, before)
 
 
-def test_corrupt_model_file(tmp_path, tiny_params):
+@pytest.fixture(scope="module")
+def saved_dense(tmp_path_factory, raw_params):
+    """A real, untrained dense model saved as a .keras file."""
+    from mnist_ae.config import parse_params
+    from mnist_ae.models import block_of, build
+
+    path = tmp_path_factory.mktemp("saved") / "dense.keras"
+    build("dense", block_of(parse_params(raw_params).train, "dense"), 0).save(path)
+    return path
+
+
+# (case id, models/dense.keras, models/classifier.keras, model evaluated, expected error)
+MODEL_FILE_CASES = [
+    ("not-a-zip", b"PK\x03\x04 not really a zip", None, "dense",
+     "models/dense.keras: not a Keras model archive (damaged or another kind of file)"),
+    ("garbage-classifier", "saved", b"garbage", "dense",
+     "models/classifier.keras: not a Keras model archive (damaged or another kind of file)"),
+    ("another-models-file", "saved", None, "conv", "models/conv.keras: holds a dense model, not conv; rerun train@conv"),
+]
+
+
+@pytest.mark.parametrize("case, model_bytes, classifier_bytes, name, expected", MODEL_FILE_CASES,
+                         ids=[c[0] for c in MODEL_FILE_CASES])
+def test_bad_model_file(tmp_path, tiny_params, saved_dense, case, model_bytes, classifier_bytes, name, expected):
     write_splits(tmp_path / "data" / "clean")
     write_splits(tmp_path / "data" / "noisy")
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "dense.keras").write_bytes(b"PK\x03\x04 not really a zip")
-    (tmp_path / "models" / "classifier.keras").write_bytes(b"")
+    model = saved_dense.read_bytes() if model_bytes == "saved" else model_bytes
+    (tmp_path / "models" / f"{name}.keras").write_bytes(model)
+    (tmp_path / "models" / "classifier.keras").write_bytes(classifier_bytes or saved_dense.read_bytes())
     before = listing(tmp_path)
-    assert_fails_cleanly(run(["evaluate.py", "dense"], tmp_path), "models/dense.keras: cannot load model", tmp_path,
-                         before)
+    assert_fails_cleanly(run(["evaluate.py", name], tmp_path), expected, tmp_path, before)
 
 
 def test_corrupt_metrics_file(tmp_path, tiny_params):
@@ -260,6 +286,21 @@ def test_diverging_training(tmp_path, tiny_params):
                          "train@dense: training loss became nan in epoch 1 of 3; training diverged, most likely "
                          "because the learning rate is too high (adam at 1e+30): lower train.learning_rate",
                          tmp_path, before)
+
+
+def test_a_ruined_model_is_not_saved(tmp_path, tiny_params):
+    """A huge learning rate can leave the loss finite but the model ruined: that is a failure, not a model."""
+    with np.load(SAMPLE) as sample:
+        digits = (sample["x_train"][:256] / 255.0).astype(np.float32)
+    write_splits(tmp_path / "data" / "clean", x=digits)
+    tiny_params["train"].update(learning_rate=1e6, epochs=3, batch_size=16)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    before = listing(tmp_path)
+    result = run(["train.py", "dense"], tmp_path)
+    assert_fails_cleanly(result, "train@dense: validation loss ", tmp_path, before)
+    last = result.stderr.strip().splitlines()[-1]
+    assert "nats/pixel after 3 epochs is worse than ln 2 = 0.693, predicting 0.5 for every pixel; most likely " \
+           "because the learning rate is too high (adam at 1e+06)" in last
 
 
 def test_output_path_that_cannot_be_written(tmp_path, tiny_params):

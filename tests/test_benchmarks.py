@@ -112,10 +112,3 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
     assert ("The canonical run (section 6): test, commit `0123456` on 2026-11-29, CPU family/model 6/143 "
             "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
 
-
-def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16 avx512_bf16\n\n"
-                       "processor\t: 1\nflags\t\t: fpu\n")
-    assert timing.cpu_flags(cpuinfo) == {"fpu", "avx2", "amx_bf16", "avx512_bf16"}  # the first CPU's
-    assert timing.cpu_flags(tmp_path / "missing") == set()

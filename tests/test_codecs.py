@@ -92,10 +92,10 @@ def test_a_keras_model_is_scored_through_the_same_codec(name, raw_params, splits
     from mnist_ae.classifier import build_classifier
     from mnist_ae.config import EvaluateParams, parse_params
     from mnist_ae.evaluation import evaluate_model, keras_codec
-    from mnist_ae.models import build
+    from mnist_ae.models import block_of, build
 
     params = parse_params(raw_params)
-    model = build(name, params.train.models[name], SEED)
+    model = build(name, block_of(params.train, name), SEED)
     train, test = splits
     codec = keras_codec(model)
     codes = codec.encode(test.x[:20])

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from mnist_ae import ConfigError
-from mnist_ae.config import load_params, parse_params
-from mnist_ae.models import MODELS
+from mnist_ae.config import load_params, parse_params, select_figures
+from mnist_ae.models import MODELS, block_of, module, source, typed_blocks
 
 from conftest import ROOT
 
@@ -15,7 +15,7 @@ from conftest import ROOT
 def test_committed_params_are_valid(params_dict):
     params = parse_params(params_dict)
     assert set(params.train.models) == set(MODELS)
-    assert params.train.models["denoise"].input == "noisy"
+    assert block_of(params.train, "denoise").input == "noisy"
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,7 @@ def test_committed_params_are_valid(params_dict):
         (("train", "models", "denoise", "input"), "blurry", r"train\.models\.denoise\.input must be one of"),
         (("evaluate", "robustness_factors"), [0.1, -1], r"evaluate\.robustness_factors must be"),
         (("prepare", "train_subset"), 0, r"prepare\.train_subset must be null or >= 1"),
+        (("base", "seed"), 2**32, r"base\.seed must be in \[0, 2\*\*32 - 1\]"),
     ],
 )
 def test_bad_values_name_their_key(params_dict, path, value, message):
@@ -41,13 +42,14 @@ def test_bad_values_name_their_key(params_dict, path, value, message):
         node = node[key]
     node[path[-1]] = value
     with pytest.raises(ConfigError, match=message):
-        parse_params(params_dict)
+        typed_blocks(parse_params(params_dict).train)  # the model blocks are typed by the registry
 
 
 def test_unknown_model_lists_the_known_ones(params_dict):
     params_dict["train"]["models"]["transformer"] = {"input": "clean"}
+    params = parse_params(params_dict)  # which models exist is the registry's to say
     with pytest.raises(ConfigError, match=r"train\.models\.transformer: unknown model; known models: dense"):
-        parse_params(params_dict)
+        typed_blocks(params.train)
 
 
 def test_unknown_key_is_an_error(params_dict):
@@ -65,7 +67,7 @@ def test_missing_key_is_an_error(params_dict):
 def test_figures_may_only_name_registered_models(params_dict):
     params_dict["figures"]["samples"] = ["dense", "gan"]
     with pytest.raises(ConfigError, match=r"figures\.samples: 'gan' is not one of \['dense'"):
-        parse_params(params_dict)
+        select_figures(parse_params(params_dict).figures, MODELS, MODELS)
 
 
 def test_a_model_can_be_dropped_from_training_alone(params_dict):
@@ -111,8 +113,8 @@ def test_dvc_overrides_drop_and_add_back_a_model(tmp_path):
     params_file.write_text((ROOT / "params.yaml").read_text())
     apply_overrides(str(params_file), ["~train.models.sparse"])
     assert "sparse" not in load_params(params_file).train.models
-    apply_overrides(str(params_file), ["+train.models.sparse={module: dense, input: clean, code_size: 32, l1: 1e-4}"])
-    assert load_params(params_file).train.models["sparse"] == load_params(ROOT / "params.yaml").train.models["sparse"]
+    apply_overrides(str(params_file), ["+train.models.sparse={input: clean, code_size: 32, l1: 1e-4}"])
+    assert block_of(load_params(params_file).train, "sparse") == block_of(load_params(ROOT / "params.yaml").train, "sparse")
 
 
 def test_the_typed_params_record_what_a_stage_reads(monkeypatch):
@@ -125,7 +127,7 @@ def test_the_typed_params_record_what_a_stage_reads(monkeypatch):
     params = load_params(ROOT / "params.yaml")
     assert config.read_keys() == set()
     params.noise.factor
-    params.train.models["vae"].latent_dim
+    typed_blocks(params.train)["vae"].latent_dim
     assert config.read_keys() == {"noise.factor", "train.models.vae.latent_dim"}
     assert "conv" in params.train.models and config.read_keys() >= {"train.models.conv"}
     assert "train.models" not in config.read_keys()  # one model's block is not the list of models
@@ -135,9 +137,8 @@ def test_the_typed_params_record_what_a_stage_reads(monkeypatch):
     assert {"figures.manifold_size", "figures.samples"} <= config.read_keys()
 
 
-def test_each_model_names_the_module_the_registry_builds_it_with(raw_params):
-    """dvc.yaml declares src/mnist_ae/models/<module>.py from this param, so it must be the right file."""
-    for name, block in raw_params["train"]["models"].items():
-        assert block["module"] == MODELS[name].module, name
-        assert MODELS[name].source.is_file(), name
-        assert hasattr(MODELS[name].family(), MODELS[name].builder), name
+def test_each_model_is_built_by_its_own_module(raw_params):
+    """dvc.yaml declares src/mnist_ae/models/<name>.py as the code of train@<name> and evaluate@<name>."""
+    for name in raw_params["train"]["models"]:
+        assert source(name).is_file(), name
+        assert callable(module(name).build), name

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from mnist_ae import ConfigError, figures
-from mnist_ae.config import MODEL_PARAMS, parse_params, select_figures
+from mnist_ae.config import parse_params, select_figures
+from mnist_ae.models import MODELS
 
 RNG = np.random.default_rng(0)
 DIGITS = RNG.random((10, 28, 28), dtype=np.float32)
@@ -87,12 +88,12 @@ def test_samples_robustness_and_comparison():
 def test_figure_selection_skips_the_manifold_of_a_wider_code(raw_params):
     """`-S train.models.vae.latent_dim=8` must not break the figures stage."""
     cfg = parse_params(raw_params).figures
-    wide, skipped = select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 8, "conv": 128, "denoise": 1568})
+    wide, skipped = select_figures(cfg, MODELS, MODELS, {"vae": 8, "conv": 128, "denoise": 1568})
     assert wide.manifold_model is None and wide.latent_scatter == ["vae"]
     assert skipped == ["figures.manifold_model: skipping vae, its code has 8 values and the figure needs exactly two"]
-    same, skipped = select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 2})
+    same, skipped = select_figures(cfg, MODELS, MODELS, {"vae": 2})
     assert same == cfg and skipped == []  # the committed setting draws both
-    assert select_figures(cfg, MODEL_PARAMS, MODEL_PARAMS, {"vae": 1})[0].latent_scatter == []
+    assert select_figures(cfg, MODELS, MODELS, {"vae": 1})[0].latent_scatter == []
 
 
 def test_latent_scatter_projects_wider_codes():
@@ -102,7 +103,7 @@ def test_latent_scatter_projects_wider_codes():
 
 
 def test_figure_selection_skips_models_left_out_of_training(raw_params):
-    cfg, skipped = select_figures(parse_params(raw_params).figures, MODEL_PARAMS, ["dense", "denoise"])
+    cfg, skipped = select_figures(parse_params(raw_params).figures, MODELS, ["dense", "denoise"])
     assert cfg.samples == ["dense"] and cfg.denoising == ["denoise"] and cfg.manifold_model is None
     assert cfg.robustness == ["denoise", "dense", "pca", "noisy_input"]
     assert "figures.code_images: skipping conv, not in train.models" in skipped
@@ -112,4 +113,4 @@ def test_figure_selection_skips_models_left_out_of_training(raw_params):
 def test_figure_selection_rejects_an_unregistered_name(raw_params, key):
     figures_params = dict(raw_params["figures"], **{key: "vea" if key == "manifold_model" else ["vea"]})
     with pytest.raises(ConfigError, match=f"figures.{key}: 'vea' is not one of"):
-        parse_params(dict(raw_params, figures=figures_params))
+        select_figures(parse_params(dict(raw_params, figures=figures_params)).figures, MODELS, MODELS)

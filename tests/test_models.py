@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_ae.config import MODEL_PARAMS, parse_params
-from mnist_ae.models import MODELS, build, code_shape, decoder_of, encoder_of, input_shape, load
+from mnist_ae.config import parse_params
+from mnist_ae.models import MODELS, build, code_shape, decoder_of, encoder_of, input_shape, load, typed_blocks
 from mnist_ae.models.vae import kl_divergence
 from mnist_ae.models import as_model_input
 from mnist_ae.training import make_optimizer
@@ -19,11 +19,11 @@ EXPECTED_CODE = {"dense": (32,), "sparse": (32,), "deep": (32,), "conv": (4, 4, 
 
 @pytest.fixture(scope="module")
 def model_params(raw_params):
-    return parse_params(raw_params).train.models
+    return typed_blocks(parse_params(raw_params).train)
 
 
 def test_every_registered_model_has_a_params_block_and_an_expectation(model_params):
-    assert set(MODELS) == set(MODEL_PARAMS) == set(model_params) == set(EXPECTED_PARAMS)
+    assert set(MODELS) == set(model_params) == set(EXPECTED_PARAMS)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -101,7 +101,7 @@ def test_mixed_precision_computes_in_half_precision_and_keeps_the_loss_float32(n
     from mnist_ae.training import compile_autoencoder
 
     params = parse_params(raw_params)
-    model_params, train = params.train.models, replace(params.train, precision=policy, steps_per_execution=1)
+    model_params, train = typed_blocks(params.train), replace(params.train, precision=policy, steps_per_execution=1)
     keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)

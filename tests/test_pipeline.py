@@ -120,7 +120,7 @@ def test_dvc_sees_an_up_to_date_pipeline_with_metrics_and_plots(repo):
 # report reads every param a metric can depend on (it shows the seed spread only at the params it was
 # measured at), and no other: not the figures' nor fetch's URLs.
 ALL_TRAINING = {f"train@{m}" for m in MODELS} | {"report"}
-MODEL_PARAMS = {"figures", "report"}  # they draw and tabulate whichever models train.models lists
+MODEL_BLOCKS = {"figures", "report"}  # they draw and tabulate whichever models train.models lists
 KNOBS = [
     ("noise.factor", 0.3, {"noise", "figures", "report"}),  # figures captions the noisy digits with it
     ("prepare.train_subset", 1000, {"prepare", "report"}),
@@ -128,12 +128,12 @@ KNOBS = [
     ("train.batch_size", 32, ALL_TRAINING),
     ("train.learning_rate", 0.01, ALL_TRAINING),
     ("train.optimizer", "adadelta", ALL_TRAINING),
-    ("train.models.dense.code_size", 16, {"train@dense", *MODEL_PARAMS}),
-    ("train.models.sparse.code_size", 16, {"train@sparse", *MODEL_PARAMS}),
-    ("train.models.deep.layers", [128, 64, 16], {"train@deep", *MODEL_PARAMS}),
-    ("train.models.conv.filters", [16, 8, 4], {"train@conv", *MODEL_PARAMS}),
-    ("train.models.denoise.filters", 16, {"train@denoise", *MODEL_PARAMS}),
-    ("train.models.vae.latent_dim", 3, {"train@vae", *MODEL_PARAMS}),
+    ("train.models.dense.code_size", 16, {"train@dense", *MODEL_BLOCKS}),
+    ("train.models.sparse.code_size", 16, {"train@sparse", *MODEL_BLOCKS}),
+    ("train.models.deep.layers", [128, 64, 16], {"train@deep", *MODEL_BLOCKS}),
+    ("train.models.conv.filters", [16, 8, 4], {"train@conv", *MODEL_BLOCKS}),
+    ("train.models.denoise.filters", 16, {"train@denoise", *MODEL_BLOCKS}),
+    ("train.models.vae.latent_dim", 3, {"train@vae", *MODEL_BLOCKS}),
     ("figures.manifold_size", 10, {"figures"}),
     ("fetch.timeout_s", 5, {"fetch"}),
     ("fetch.content_sha256", "0" * 64, {"fetch", "report"}),

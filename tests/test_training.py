@@ -4,9 +4,10 @@ import dataclasses
 
 import keras
 import numpy as np
+import pytest
 
 from mnist_ae.config import parse_params
-from mnist_ae.models import build
+from mnist_ae.models import block_of, build
 from mnist_ae.runtime import seed_everything
 from mnist_ae.training import EpochBatches, compile_autoencoder, fit_autoencoder
 
@@ -36,10 +37,37 @@ def test_steps_per_execution_trains_exactly_the_same_weights(raw_params, sample)
         keras.backend.clear_session()
         train = dataclasses.replace(params.train, epochs=2, steps_per_execution=steps)
         seed_everything(0, train.deterministic)
-        model = build("dense", params.train.models["dense"], seed=0)
+        model = build("dense", block_of(params.train, "dense"), seed=0)
         compile_autoencoder(model, train)
         fit_autoencoder(model, digits, digits, digits[:256], digits[:256], train, seed=0)
         weights[steps] = model.get_weights()
     for a, b in zip(weights[1], weights[8], strict=True):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
+    from mnist_ae.runtime import cpu_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16 avx512_bf16\n\n"
+                       "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "avx2", "amx_bf16", "avx512_bf16"}  # the first CPU's
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.parametrize("flags, warns", [(set(), True), ({"avx2"}, True), ({"avx512_bf16"}, False),
+                                          ({"amx_bf16"}, False)])
+def test_bfloat16_on_a_cpu_without_native_units_warns(monkeypatch, caplog, flags, warns):
+    import keras
+
+    from mnist_ae import training
+
+    monkeypatch.setattr(training, "cpu_flags", lambda: flags)
+    try:
+        with caplog.at_level("WARNING", logger=training.log.name):
+            training.set_precision("mixed_bfloat16")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    warned = any("no native bfloat16 units" in record.getMessage() for record in caplog.records)
+    assert warned == warns

@@ -132,10 +132,10 @@ def tiny_vae(raw_params, sample):
     import keras
 
     from mnist_ae.config import parse_params
-    from mnist_ae.models import build
+    from mnist_ae.models import block_of, build
 
     keras.utils.set_random_seed(0)
-    model = build("vae", parse_params(raw_params).train.models["vae"], 0)
+    model = build("vae", block_of(parse_params(raw_params).train, "vae"), 0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     x = sample["x_train"][:1000].reshape(-1, 784).astype(np.float32) / 255.0
     model.fit(x, x, epochs=3, batch_size=100, verbose=0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from mnist_ae import dotted
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -34,21 +36,12 @@ class Metric:
 
     def interval(self, metrics: dict) -> tuple[float, float] | None:
         """The 95% bootstrap interval over the test digits, where evaluate measured one."""
-        low, high = (_at(metrics, f"{self.path}_ci_{side}") for side in ("low", "high"))
+        low, high = (dotted.get(metrics, f"{self.path}_ci_{side}", None) for side in ("low", "high"))
         return None if low is None or high is None else (low, high)
 
     def read(self, metrics: dict) -> Any:
         """This metric's value in one metrics file's contents, or None when the file has none."""
-        return _at(metrics, self.path)
-
-
-def _at(tree: dict, dotted: str) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+        return dotted.get(metrics, self.path, None)
 
 
 CATALOGUE: tuple[Metric, ...] = (

@@ -2,8 +2,9 @@
 
 Every key is required and every unknown key is an error (see typed_params.py, which also records
 which keys a stage reads). Nothing here imports TensorFlow, so a bad param fails in a fraction of a
-second; the model blocks under ``train.models`` are typed here too, one dataclass per registered
-model. Which models each figure draws is decided here as well (:func:`select_figures`).
+second. The model blocks under ``train.models`` are typed by the model registry
+(mnist_ae.models), one dataclass per model. Which models each figure draws is decided here as well
+(:func:`select_figures`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ PARAMS_FILE = Path("params.yaml")
 
 @dataclass(frozen=True)
 class BaseParams(Section):
-    seed: int  # every random draw in every stage derives from this
+    # every random draw in every stage derives from this; NumPy and scikit-learn take 0 to 2**32 - 1
+    seed: int = field(metadata=check(lambda v: 0 <= v < 2**32, "in [0, 2**32 - 1]"))
 
 
 @dataclass(frozen=True)
@@ -68,63 +70,7 @@ class TrainParams(Section):
     steps_per_execution: int = positive()  # batches per call into TensorFlow; same weights, less overhead
     strategy: str = field(metadata=check(lambda v: v in STRATEGIES, f"one of {STRATEGIES}"))
     precision: str = field(metadata=check(lambda v: v in PRECISIONS, f"one of {PRECISIONS}"))  # mixed: GPU runs
-    models: Mapping[str, Any]  # model name -> its block, typed by MODEL_PARAMS (a ModelBlocks)
-
-
-# The model blocks: each registered model (mnist_ae.models.MODELS) has one params class here.
-MODEL_INPUTS = ("clean", "noisy")
-
-
-@dataclass(frozen=True)
-class ModelParams(Section):
-    # The module under src/mnist_ae/models that builds it; dvc.yaml declares that file as the model's code.
-    # It must match the registry (mnist_ae.models.MODELS), which the train stage checks.
-    module: str
-    # Which prepared digits the model is fed in training (data/<input>); targets are always clean.
-    input: str = field(metadata=check(lambda v: v in MODEL_INPUTS, f"one of {MODEL_INPUTS}"))
-
-
-@dataclass(frozen=True)
-class DenseParams(ModelParams):
-    code_size: int = positive()
-
-
-@dataclass(frozen=True)
-class SparseParams(DenseParams):
-    l1: float = field(metadata=check(lambda v: v >= 0, ">= 0"))  # activity penalty on the code
-
-
-@dataclass(frozen=True)
-class DeepParams(ModelParams):
-    # Encoder widths; the last one is the code and the decoder mirrors the rest.
-    layers: list[int] = field(metadata=check(lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of ints >= 1"))
-
-
-@dataclass(frozen=True)
-class ConvParams(ModelParams):
-    # Encoder Conv2D widths, each followed by 2x2 pooling: 28 -> 14 -> 7 -> 4.
-    filters: list[int] = field(metadata=check(lambda v: len(v) == 3 and min(v) >= 1, "three ints >= 1"))
-
-
-@dataclass(frozen=True)
-class DenoiseParams(ModelParams):
-    filters: int = positive()  # every Conv2D but the output; 28 -> 14 -> 7 and back
-
-
-@dataclass(frozen=True)
-class VAEParams(ModelParams):
-    hidden: int = positive()  # width of the single hidden layer on each side
-    latent_dim: int = positive()
-
-
-MODEL_PARAMS: dict[str, type[ModelParams]] = {
-    "dense": DenseParams,
-    "sparse": SparseParams,
-    "deep": DeepParams,
-    "conv": ConvParams,
-    "denoise": DenoiseParams,
-    "vae": VAEParams,
-}
+    models: Mapping[str, Any]  # model name -> its block (a ModelBlocks), typed by the model registry
 
 
 @dataclass(frozen=True)
@@ -175,24 +121,8 @@ class Params(Section):
     figures: FiguresParams
 
 
-# Reads are recorded under each section's dotted path; each model has a params class of its own.
-assert len(set(MODEL_PARAMS.values())) == len(MODEL_PARAMS), "each model needs a params class of its own"
-name_sections({
-    **{typing.get_type_hints(Params)[f.name]: f.name for f in dataclasses.fields(Params)},
-    **{cls: f"train.models.{name}" for name, cls in MODEL_PARAMS.items()},
-})
-
-
-def check_model_name(name: str) -> None:
-    """A model name given on a stage's command line must be registered."""
-    if name not in MODEL_PARAMS:
-        raise ConfigError(f"unknown model '{name}'; known models: {', '.join(MODEL_PARAMS)}")
-
-
-def parse_model_params(name: str, block: Any) -> ModelParams:
-    if name not in MODEL_PARAMS:
-        raise ConfigError(f"train.models.{name}: unknown model; known models: {', '.join(MODEL_PARAMS)}")
-    return parse_dataclass(MODEL_PARAMS[name], block, f"train.models.{name}")
+# Reads are recorded under each section's dotted path (the model blocks' classes: mnist_ae.models).
+name_sections({typing.get_type_hints(Params)[f.name]: f.name for f in dataclasses.fields(Params)})
 
 
 def parse_params(raw: Any) -> Params:
@@ -201,10 +131,9 @@ def parse_params(raw: Any) -> Params:
     models = params.train.models
     if not isinstance(models, dict) or not models:
         raise ConfigError("train.models must be a non-empty mapping of model name to params")
-    typed = ModelBlocks({name: parse_model_params(name, block) for name, block in models.items()})
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, models=typed))
-    select_figures(params.figures, MODEL_PARAMS, MODEL_PARAMS)  # a typo fails here, before any stage starts
-    return params
+    # The blocks are typed by the model registry (mnist_ae.models.typed_blocks) in the stages that
+    # read them, so the stages before training do not depend on the models' code.
+    return dataclasses.replace(params, train=dataclasses.replace(params.train, models=ModelBlocks(models)))
 
 
 # Rows that are not trained models but may appear on the robustness figure.
@@ -264,6 +193,8 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
         raise ConfigError(f"{path}: file not found (run from the repository root)") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if raw is None:
+        raise ConfigError(f"{path}: empty; expected the sections {', '.join(f.name for f in dataclasses.fields(Params))}")
     params = parse_params(raw)
     start_recording()
     return params

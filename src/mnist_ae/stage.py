@@ -96,6 +96,15 @@ def record_dependencies(directory: Path) -> None:
     (directory / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
+def model_argument(argv: list[str], description: str | None) -> str:
+    """The one positional argument of a per-model stage (train@<model>, evaluate@<model>)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", help="a name from the model registry, e.g. dense")
+    return parser.parse_args(argv).model
+
+
 def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None:
     """Run a stage's ``main(argv)``; a StudyError or OSError becomes ``error: ...`` on stderr, exit 1.
 

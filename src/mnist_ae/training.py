@@ -21,10 +21,11 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from mnist_ae import TrainingDiverged
-from mnist_ae.config import ModelParams, TrainParams
+from mnist_ae.config import TrainParams
 from mnist_ae.checkpoints import Checkpoints, SaveCheckpoint
-from mnist_ae.models import as_model_input, build, load
-from mnist_ae.runtime import progress_verbosity, seed_everything
+from mnist_ae.models import ModelParams, as_model_input, build, get_spec, load
+from mnist_ae.models.base import PIXELS
+from mnist_ae.runtime import cpu_flags, progress_verbosity, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,12 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def set_precision(policy: str) -> None:
     """``train.precision`` as Keras' global dtype policy; output layers stay float32 (see models)."""
-    if policy == "mixed_float16" and not tf.config.list_logical_devices("GPU"):
+    on_cpu = not tf.config.list_logical_devices("GPU")
+    if policy == "mixed_float16" and on_cpu:
         log.warning("train.precision is mixed_float16 but no GPU is visible: float16 is slow on CPUs")
+    if policy == "mixed_bfloat16" and on_cpu and not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        log.warning("train.precision is mixed_bfloat16 but this CPU has no native bfloat16 units "
+                    "(avx512_bf16, amx_bf16): expect it to be slower than float32")
     keras.config.set_dtype_policy(policy)
 
 
@@ -154,7 +159,7 @@ class StopOnDivergence(keras.callbacks.Callback):
 
     def __init__(self, name: str, params: TrainParams):
         super().__init__()
-        self.name, self.train_params, self.epoch = name, params, 0
+        self.name, self.train_params, self.epoch, self.val_loss = name, params, 0, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -163,17 +168,32 @@ class StopOnDivergence(keras.callbacks.Callback):
         self._check((logs or {}).get("loss"), "training")
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check((logs or {}).get("val_loss"), "validation")
+        self.val_loss = (logs or {}).get("val_loss")
+        self._check(self.val_loss, "validation")
 
     def _check(self, loss, split: str) -> None:
         if loss is None or math.isfinite(float(loss)):
             return
-        rate = learning_rate_of(self.train_params.optimizer, self.train_params.learning_rate)
         raise TrainingDiverged(
             f"train@{self.name}: {split} loss became {float(loss)} in epoch {self.epoch + 1} of "
-            f"{self.train_params.epochs}; training diverged, most likely because the learning rate is too "
-            f"high ({self.train_params.optimizer} at {rate:g}): lower train.learning_rate"
+            f"{self.train_params.epochs}; training diverged, {self._likely_cause()}"
         )
+
+    def check_learned(self, loss_unit: str) -> None:
+        """A finite loss can still be ruined (a huge learning rate saturates every output): a model
+        worse than predicting 0.5 for every pixel, ln 2 nats, has learned nothing worth saving."""
+        if self.val_loss is None:
+            return  # resumed after its last epoch: nothing was fitted in this run
+        per_pixel = float(self.val_loss) / (PIXELS if loss_unit == "nats/image" else 1)
+        if per_pixel > math.log(2):
+            raise TrainingDiverged(
+                f"train@{self.name}: validation loss {per_pixel:.4g} nats/pixel after {self.train_params.epochs} "
+                f"epochs is worse than ln 2 = 0.693, predicting 0.5 for every pixel; {self._likely_cause()}")
+
+    def _likely_cause(self) -> str:
+        rate = learning_rate_of(self.train_params.optimizer, self.train_params.learning_rate)
+        return (f"most likely because the learning rate is too high ({self.train_params.optimizer} at {rate:g}): "
+                "lower train.learning_rate")
 
 
 def train_autoencoder(
@@ -212,10 +232,11 @@ def train_autoencoder(
         clock = FitClock()
         try:
             with Live(dir=str(log_dir), resume=first_epoch > 0, save_dvc_exp=False, dvcyaml=None) as live:
-                callbacks = [clock, StopOnDivergence(name, params), DVCLiveCallback(live=live),
-                             SaveCheckpoint(checkpoints, log_dir)]
+                stopper = StopOnDivergence(name, params)
+                callbacks = [clock, stopper, DVCLiveCallback(live=live), SaveCheckpoint(checkpoints, log_dir)]
                 fit_autoencoder(model, splits["inputs"], splits["targets"], splits["val_inputs"],
                                 splits["val_targets"], params, seed, initial_epoch=first_epoch, callbacks=callbacks)
+            stopper.check_learned(get_spec(name).loss_unit)
         except TrainingDiverged:
             checkpoints.clear()  # resuming a diverged run would only diverge again
             raise

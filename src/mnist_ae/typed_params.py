@@ -54,8 +54,9 @@ class Section:
 
 
 class ModelBlocks(Mapping):
-    """``train.models``: model name -> typed block. Listing the names reads ``train.models``;
-    looking one up reads nothing until one of its fields is read."""
+    """``train.models``: model name -> its block (typed by mnist_ae.models.typed_blocks). Listing the
+    names reads ``train.models``; looking a typed block up reads nothing until one of its fields is
+    read, and taking an untyped one reads all of its keys."""
 
     def __init__(self, blocks: dict[str, Any]):
         self._blocks = dict(blocks)
@@ -65,7 +66,10 @@ class ModelBlocks(Mapping):
             _read.add("train.models")
 
     def __getitem__(self, name: str) -> Any:
-        return self._blocks[name]
+        block = self._blocks[name]
+        if _read is not None and isinstance(block, dict):  # untyped: whoever takes it reads every key
+            _read.update(f"train.models.{name}.{key}" for key in block)
+        return block
 
     def __contains__(self, name: object) -> bool:
         if _read is not None:
@@ -82,6 +86,10 @@ class ModelBlocks(Mapping):
 
     def __repr__(self) -> str:
         return f"ModelBlocks({self._blocks!r})"
+
+    def map(self, convert: Callable[[str, Any], Any]) -> ModelBlocks:
+        """Each block passed through ``convert(name, block)`` (the registry types them); reads nothing."""
+        return ModelBlocks({name: convert(name, block) for name, block in self._blocks.items()})
 
 
 def check(predicate: Callable[[Any], bool], requirement: str) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from mnist_ae.config import VAEParams
+from mnist_ae.models import VAEParams
 from mnist_ae.models.base import OUTPUT_DTYPE, PIXELS
 
 PACKAGE = "mnist_ae"
@@ -151,7 +151,7 @@ def _inputs_and_targets(data):
     return data, data
 
 
-def build_vae(params: VAEParams, seed: int) -> keras.Model:
+def build(params: VAEParams, seed: int) -> keras.Model:
     """784 -> 512 -> (z_mean, z_log_var) in 2-D; 2 -> 512 -> 784 sigmoid."""
     inputs = keras.Input((PIXELS,), name="pixels")
     h = layers.Dense(params.hidden, activation="relu", name="hidden")(inputs)
