@@ -1,8 +1,9 @@
 """This tree's training path against another commit's, epoch by epoch, on the prepared data.
 
 Each side runs in a fresh process, alternating (A B A B), one warm-up epoch plus ``--epochs`` timed
-ones, with the other commit's ``src/`` checked out in a temporary git worktree. Besides seconds per
-epoch it reports where the process's CPU time went, user or kernel (sys), and its minor page faults:
+ones; the other commit is checked out in a temporary git worktree and runs its own code and params.
+Besides seconds per epoch it reports where the process's CPU time went, user or kernel (sys), and
+its minor page faults:
 ``tf.data``'s Python generator made TensorFlow pin glibc's malloc trim threshold, and the kernel
 time that cost is what this script was written to show.
 
@@ -27,9 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(name: str, epochs: int) -> dict:
-    """Seconds per timed epoch, and the whole fit's user and sys CPU seconds and minor faults per epoch."""
-    from timing import time_pipeline_fit  # this folder is on sys.path when a script here runs
+def measure(root: Path, name: str, epochs: int) -> dict:
+    """Seconds per timed epoch, and the whole fit's user and sys CPU seconds and minor faults per epoch.
+
+    ``root`` is the side's checkout: its ``benchmarks/timing.py`` drives its own ``src/``.
+    """
+    sys.path.insert(0, str(root / "benchmarks"))
+    from timing import time_pipeline_fit
 
     before, faults = os.times(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     seconds = time_pipeline_fit(name, epochs)
@@ -40,19 +45,39 @@ def measure(name: str, epochs: int) -> dict:
             "minor_faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / fitted}
 
 
-def run_side(src: Path, name: str, epochs: int) -> dict:
-    """One fresh process whose ``mnist_ae`` is imported from ``src``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, __file__, "--child", name, "--epochs", str(epochs)],
-                            capture_output=True, text=True, env=env, cwd=ROOT)
+def run_side(root: Path, name: str, epochs: int) -> dict:
+    """One fresh process in ``root``: its ``src/`` and ``params.yaml``, on this tree's prepared data."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, __file__, "--child", name, "--root", str(root), "--epochs", str(epochs)],
+                            capture_output=True, text=True, env=env, cwd=root)
     if result.returncode != 0:
-        sys.exit(f"error: {name} from {src} failed:\n{result.stderr[-2000:]}")
+        sys.exit(f"error: {name} from {root} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def summary(runs: list[dict]) -> dict:
     return {"seconds_per_epoch": statistics.median(s for run in runs for s in run["seconds"]),
             **{key: statistics.median(run[key] for run in runs) for key in ("user_s", "sys_s", "minor_faults")}}
+
+
+def markdown(record: dict) -> str:
+    """docs/performance.md's table of a recorded comparison."""
+    machine = record["machine"]
+    flags = ", ".join(machine["cpu_flags"]) or "none of AVX2, AVX-512, AMX"
+    lines = [f"Commit `{machine['commit'][:7]}` against `{record['against'][:7]}`, {machine['date'][:10]}, "
+             f"{machine['cpu']} (family/model {machine['cpu_family_model']}; {flags}), {machine['threads']} threads; "
+             f"{record['epochs']} timed epochs per process, {record['repeats']} A B pairs; CPU seconds and "
+             f"page faults per epoch.", "",
+             "| model | code | s / epoch | user CPU s | sys CPU s | minor page faults | speed-up (per pair) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for name, figures in record["models"].items():
+        pairs = ", ".join(f"{pair:.2f}" for pair in figures["pairs"])
+        for side, label in (("against", f"`{record['against'][:7]}`"), ("this", f"`{machine['commit'][:7]}`")):
+            row = figures[side]
+            speed_up = f"**{figures['speed_up']:.2f}** ({pairs})" if side == "this" else ""
+            lines.append(f"| {name} | {label} | {row['seconds_per_epoch']:.1f} | {row['user_s']:.1f} | "
+                         f"{row['sys_s']:.1f} | {row['minor_faults']:,.0f} | {speed_up} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -63,9 +88,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--record", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--child", metavar="MODEL", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.epochs)))
+        print(json.dumps(measure(args.root, args.child, args.epochs)))
         return
     if not args.against:
         parser.error("--against REVISION is required")
@@ -83,13 +109,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="versus-") as scratch:
         worktree = Path(scratch) / "against"
         git("worktree", "add", "--detach", str(worktree), against)
+        (worktree / "data").symlink_to(ROOT / "data")  # the prepared digits, which git does not hold
         try:
             print(f"{'model':<8} {'side':<6} {'s/epoch':>8} {'user s':>7} {'sys s':>7} {'faults':>10}")
             for name in args.models:
                 runs = {"this": [], "against": []}
                 for _ in range(args.repeats):
-                    runs["against"].append(run_side(worktree / "src", name, args.epochs))
-                    runs["this"].append(run_side(ROOT / "src", name, args.epochs))
+                    runs["against"].append(run_side(worktree, name, args.epochs))
+                    runs["this"].append(run_side(ROOT, name, args.epochs))
                 sides = {side: summary(side_runs) for side, side_runs in runs.items()}
                 pairs = [statistics.median(a["seconds"]) / statistics.median(t["seconds"])
                          for a, t in zip(runs["against"], runs["this"], strict=True)]

@@ -50,6 +50,7 @@ BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->"
 PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
 DETERMINISM = Path("benchmarks/determinism.json")
+VERSUS = Path("benchmarks/versus.json")
 SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
 SAMPLE = Path("tests/data/mnist_sample.npz")
 
@@ -203,6 +204,7 @@ def _seed_spread_block(root: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
     "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
+    "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
 }

@@ -37,9 +37,10 @@ def _interrupt(signum, frame) -> None:
 def _exit_now(code: int) -> None:
     """Exit with ``code`` without finalising the interpreter.
 
-    An interrupted ``fit`` leaves tf.data's prefetch threads running the Python generator that feeds
-    it; finalising the interpreter under them crashed the process with SIGSEGV instead of the exit
-    code (tensorflow/tensorflow#35100). Everything the stage writes is already cleaned up by then.
+    An interrupted ``fit`` leaves TensorFlow's threads running; finalising the interpreter under them
+    crashed the process with SIGSEGV instead of the exit code while a Python generator fed the
+    training (tensorflow/tensorflow#35100), and nothing is gained by the risk. Everything the stage
+    writes is already cleaned up by then.
     """
     sys.stdout.flush()
     sys.stderr.flush()
