@@ -193,17 +193,14 @@ def provenance(root: Path) -> dict:
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """The first CPU's feature flags as Linux lists them; empty where that file is missing."""
-    try:
-        lines = cpuinfo.read_text().splitlines()
-    except OSError:
-        return set()
-    return next((set(line.partition(":")[2].split()) for line in lines if line.startswith("flags")), set())
+    flags = cpu_field("flags", cpuinfo)
+    return set() if flags == "?" else set(flags.split())
 
 
-def cpu_field(name: str) -> str:
+def cpu_field(name: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """One field of /proc/cpuinfo's first CPU, e.g. "cpu family"; "?" where there is none."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        lines = cpuinfo.read_text().splitlines()
     except OSError:
         return "?"
     return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == name), "?")
