@@ -4,6 +4,7 @@ the tiny pipeline run once per session (`make tiny`), which the end-to-end modul
 
 import copy
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,9 +93,10 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
 
     Returns the repository and the run's output (stdout and stderr interleaved); each stage also
-    records the project files it imported and the params it read (stage_records_of). test_benchmarks
-    times a no-op `dvc repro` on it, test_determinism reruns it with `dvc repro -f` and
-    checks that nothing changed; test_pipeline then builds experiments on it.
+    records the project files it imported and the params it read (stage_records_of). Tests only read
+    it, or change it and put it back within the test (a param, restored in ``finally``); a module that
+    reruns stages or runs experiments works on its own copy (copy_of_tiny_repo), so no test depends on
+    which ran before it.
     """
     from tools.sandbox import sandbox_env
     from mnist_ae.stage import RECORD_ENV
@@ -107,6 +109,14 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")
     return workdir, result.stdout
+
+
+def copy_of_tiny_repo(tiny_repo, tmp_path_factory, name: str) -> Path:
+    """A private copy of the tiny repository, its git history, DVC cache, data and models included."""
+    workdir, _ = tiny_repo
+    copied = tmp_path_factory.mktemp(name) / "repo"
+    shutil.copytree(workdir, copied, symlinks=True)
+    return copied
 
 
 def stop_queue_workers(workdir: Path, env: dict) -> None:

@@ -1,8 +1,8 @@
 """The same params give bit-identical results: `dvc repro -f` of the whole tiny pipeline changes nothing.
 
 The forced rerun trains every model (the conv model and the VAE among them) again in new processes,
-so equal weights, metrics and curves here mean run-to-run determinism, not a cache hit. It runs on
-the session's `make tiny` repository and leaves it as it found it.
+so equal weights, metrics and curves here mean run-to-run determinism, not a cache hit. It runs on a
+copy of the session's `make tiny` repository.
 """
 
 import json
@@ -14,7 +14,7 @@ import pytest
 
 from tools.sandbox import sandbox_env
 
-from conftest import SAMPLE, git
+from conftest import SAMPLE, copy_of_tiny_repo, git
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def snapshot(workdir, dest):
 
 @pytest.fixture(scope="module")
 def two_runs(tiny_repo, tmp_path_factory):
-    workdir, _ = tiny_repo
+    workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "determinism")
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})  # the thread count make tiny ran with
     keep = tmp_path_factory.mktemp("runs")
     first, lock_before = snapshot(workdir, keep / "first"), (workdir / "dvc.lock").read_text()
@@ -41,7 +41,6 @@ def two_runs(tiny_repo, tmp_path_factory):
     assert "Running stage 'train@conv'" in forced.stdout and "Running stage 'train@vae'" in forced.stdout
     second, lock_after = snapshot(workdir, keep / "second"), (workdir / "dvc.lock").read_text()
     changed = git(workdir, "status", "--porcelain").split()
-    git(workdir, "commit", "-q", "--allow-empty", "-am", "dvc repro -f")  # test_pipeline starts from a clean tree
     return first, second, (lock_before, lock_after, changed), json.loads(bench_json.read_text())
 
 

@@ -16,7 +16,7 @@ import pytest
 from tools import dvc_cli
 from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
-from conftest import ROOT, SAMPLE, stop_queue_workers
+from conftest import ROOT, SAMPLE, copy_of_tiny_repo, stop_queue_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -138,12 +138,18 @@ LATER_STAGES = [(["evaluate.py", "dense"], ["metrics/dense.json", "plots/robustn
                 (["figures.py"], ["plots/figures"])]
 
 
+@pytest.fixture(scope="module")
+def finished(tiny_repo, tmp_path_factory):
+    """A copy of `make tiny`, every stage run: a stage killed here cannot touch the shared one."""
+    return copy_of_tiny_repo(tiny_repo, tmp_path_factory, "interrupt-later")
+
+
 @pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGTERM, signal.SIGTERM)], ids=["SIGINT", "SIGTERM-twice"])
 @pytest.mark.parametrize("command, outputs", LATER_STAGES, ids=["evaluate", "figures"])
-def test_an_interrupted_later_stage_keeps_its_previous_outputs(tiny_repo, command, outputs, signals):
+def test_an_interrupted_later_stage_keeps_its_previous_outputs(finished, command, outputs, signals):
     """Stopped during evaluation or drawing (a second signal arriving during the cleanup), a stage exits
     with 128 + the signal, prints one line and leaves the outputs of the last run exactly as they were."""
-    workdir, _ = tiny_repo
+    workdir = finished
     env = sandbox_env(workdir, {"MNIST_AE_THREADS": "1"})
     before = listing(workdir, outputs)
     with tempfile.TemporaryFile("w+") as errors:

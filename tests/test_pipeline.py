@@ -1,11 +1,14 @@
 """The real pipeline, end to end, on the shipped sample: `make tiny`, experiments, a queued sweep,
 the sweep plot and the pull-request review, each through the command a user (or CI) runs.
 
-The tests of this module run in file order on one repository; later ones build on earlier ones.
+The first tests read the session's `make tiny` repository. Experiments run on a copy of it, and build
+on each other only through fixtures (low-noise, then the sweep, then the review), so any test runs
+alone, in any order.
 """
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +23,7 @@ from mnist_ae.dotted import flatten
 from mnist_ae.models import MODELS
 from tools.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import SAMPLE, git, stop_queue_workers
+from conftest import SAMPLE, copy_of_tiny_repo, git, stop_queue_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +56,26 @@ def run_module(workdir, env, *args):
 
 @pytest.fixture(scope="module")
 def repo(tiny_repo):
-    """`make tiny` (shared with test_determinism). Single experiments run at the thread count the tiny run
-    used: another count moves the last digits of every evaluation, and the review compares against it."""
+    """`make tiny`, shared with other modules: read, or changed and put back within a test."""
     workdir, output = tiny_repo
     assert ran_stages(output) >= {f"train@{m}" for m in MODELS} | {"fetch", "figures", "report"}
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     return workdir, env
+
+
+@pytest.fixture(scope="module")
+def experiments(tiny_repo, tmp_path_factory):
+    """This module's own copy of `make tiny`, for experiments. They run at the thread count the tiny run
+    used: another count moves the last digits of every evaluation, and the review compares against it."""
+    workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "experiments")
+    return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
+
+
+@pytest.fixture(scope="module")
+def low_noise(experiments):
+    """`dvc exp run -n low-noise -S noise.factor=0.3`, applied in the workspace; the run's output."""
+    workdir, env = experiments
+    return dvc(workdir, "exp", "run", "-n", "low-noise", "-S", "noise.factor=0.3", env=env, capture=True).stdout
 
 
 def read_metrics(workdir, name):
@@ -152,14 +169,12 @@ def test_each_knob_invalidates_only_the_stages_that_read_it(repo, key, value, ex
     assert set(changed) == expected
 
 
-def test_single_change_experiment_reruns_only_what_depends_on_it(repo):
-    workdir, env = repo
-    output = dvc(workdir, "exp", "run", "-n", "low-noise", "-S", "noise.factor=0.3", env=env, capture=True).stdout
-    assert ran_stages(output) == NOISE_RERUNS
+def test_single_change_experiment_reruns_only_what_depends_on_it(low_noise):
+    assert ran_stages(low_noise) == NOISE_RERUNS
 
 
-def test_dropping_a_model_reruns_only_figures_and_report(repo):
-    workdir, env = repo
+def test_dropping_a_model_reruns_only_figures_and_report(experiments, low_noise):
+    workdir, env = experiments
     output = dvc(workdir, "exp", "run", "-n", "no-sparse", "-S", "~train.models.sparse", env=env,
                  capture=True).stdout
     assert ran_stages(output) == {"figures", "report"}
@@ -180,10 +195,10 @@ def wait_for_queue(workdir, env, timeout_s=900):
 
 
 @pytest.fixture(scope="module")
-def sweep(repo):
+def sweep(experiments, low_noise):
     """`make sweep`: two queued values run by two workers with one TensorFlow thread each, and one bad
     value that fails."""
-    workdir, env = repo
+    workdir, env = experiments
     dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.2,0.8", env=env, capture=True)
     dvc(workdir, "exp", "run", "--queue", "--name", "bad-noise", "-S", "noise.factor=-1", env=env, capture=True)
     try:
@@ -251,9 +266,12 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
 
 
 @pytest.fixture(scope="module")
-def review(sweep):
-    """`make review BASE=HEAD~1` after committing the low-noise experiment's results."""
-    workdir, env = sweep
+def review(experiments, low_noise, tmp_path_factory):
+    """`make review BASE=HEAD~1` after committing the low-noise experiment's results, in a copy of the
+    experiments' repository, so the commit does not move the HEAD whose experiments the sweep lists."""
+    workdir = tmp_path_factory.mktemp("review") / "repo"
+    shutil.copytree(experiments[0], workdir, symlinks=True)
+    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
     # A seed spread measured at the base's params (made up: the verdicts must use its sd).
     params = flatten(yaml.safe_load(git(workdir, "show", "HEAD~1:params.yaml")))
@@ -294,10 +312,11 @@ def test_review_gives_each_changed_metric_the_right_verdict(review):
     assert "`noise.factor` changed from 0.5 to 0.3" in report
 
 
-def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, sweep, tmp_path):
+def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, tmp_path):
     """`make review FAIL_ON_WORSE=1`: exit 1 and one line per worse metric; a worse metric at a new noise
     factor measures other digits, so it does not count."""
-    (workdir, report), (_, env) = review, sweep
+    workdir, report = review
+    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     worse = sorted(name for name, verdict in rows.items() if verdict == "**worse**")
     assert rows["denoise.gain_db"].endswith(", at a new noise factor")  # never a regression here
