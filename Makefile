@@ -80,11 +80,14 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
 
 SEEDS ?= 43,44,45
+POOL ?=
+comma := ,
 # One worker with the default thread count, as the committed run used: the spread is then the seed's alone.
+# POOL=deep (on another CPU): only those models' stages run, and their runs join the committed spread.
 seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write records/seed_spread.json
-	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)'
+	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)' $(foreach model,$(subst $(comma), ,$(POOL)),evaluate@$(model))
 	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
-	$(RUN) python -m tools.seed_spread --wait
+	$(RUN) python -m tools.seed_spread --wait $(if $(POOL),--models $(POOL) --pool-into records/seed_spread.json)
 
 exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
 	$(RUN) python -m tools.exp_table $(if $(REV),--rev $(REV))

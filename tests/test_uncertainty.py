@@ -6,7 +6,8 @@ import pytest
 from mnist_ae.catalogue import BY_NAME
 from mnist_ae.metrics import bootstrap_interval, per_image_bce, probe_accuracies, reconstruction_metrics
 from mnist_ae.report import applicable_spread, uncertainty_table
-from tools.seed_spread import aggregate, key_metrics_of, seed_spread
+from mnist_ae import StudyError
+from tools.seed_spread import aggregate, key_metrics_of, pool_stats, pooled, seed_spread
 from tools.verdicts import SIGMA_MULTIPLE, UNMEASURED, WITHIN, MetricChange, compare, spread_note
 
 PARAM_NAMES = ["base.seed", "noise.factor"]
@@ -52,6 +53,39 @@ def test_the_spread_keeps_runs_that_vary_the_seed_alone():
     assert key_metrics_of(run_metrics("43abc"))["vae"] == {"neg_elbo_nats": pytest.approx(150.92)}
 
 
+def spread_of(runs: dict[str, list[float]], seeds=(42, 43, 44, 45), factor=0.5) -> dict:
+    per_run = [{model: {"gain_db": values[i]} for model, values in runs.items()} for i in range(len(seeds))]
+    return {"varied": "base.seed", "seeds": list(seeds), "commit": "a" * 40,
+            "params": {"noise.factor": factor}, "metrics": aggregate(per_run)}
+
+
+def test_pooled_statistics_are_those_of_all_the_runs_together():
+    first, second = [1.0, 1.2, 1.1, 1.3], [0.5, 0.4, 0.6, 0.55]
+    stats = pool_stats(aggregate([{"m": {"x": v}} for v in first])["m"]["x"],
+                       aggregate([{"m": {"x": v}} for v in second])["m"]["x"])
+    assert stats == {"mean": pytest.approx(np.mean(first + second)), "sd": pytest.approx(np.std(first + second, ddof=1)),
+                     "min": 0.4, "max": 1.3, "n": 8}
+
+
+def test_pooling_changes_the_named_models_alone_and_says_where_the_runs_came_from():
+    base = spread_of({"deep": [1.0, 1.2, 1.1, 1.3], "dense": [2.0, 2.1, 2.2, 2.3]})
+    other = spread_of({"deep": [0.5, 0.4, 0.6, 0.55], "dense": [9.0, 9.0, 9.0, 9.0]})
+    result = pooled(base, other, ["deep"], "Some CPU")
+    assert result["metrics"]["deep"]["gain_db"]["n"] == 8
+    assert result["metrics"]["deep"]["gain_db"]["mean"] == pytest.approx(np.mean([1.0, 1.2, 1.1, 1.3, 0.5, 0.4, 0.6, 0.55]))
+    assert result["metrics"]["dense"] == base["metrics"]["dense"]  # not named: untouched
+    assert result["pooled"] == [{"models": ["deep"], "seeds": [42, 43, 44, 45], "commit": "a" * 40, "machine": "Some CPU"}]
+    assert "pooled" not in base  # the input is not modified
+
+
+def test_runs_at_other_params_or_without_the_model_are_not_pooled():
+    base = spread_of({"deep": [1.0, 1.2, 1.1, 1.3]})
+    with pytest.raises(StudyError, match="noise.factor"):
+        pooled(base, spread_of({"deep": [0.5, 0.4, 0.6, 0.55]}, factor=0.3), ["deep"], "Some CPU")
+    with pytest.raises(StudyError, match="no spread for conv"):
+        pooled(base, spread_of({"deep": [0.5, 0.4, 0.6, 0.55]}), ["conv"], "Some CPU")
+
+
 @pytest.mark.parametrize("delta_in_sd, verdict", [
     (SIGMA_MULTIPLE - 0.01, WITHIN), (SIGMA_MULTIPLE, WITHIN), (SIGMA_MULTIPLE + 0.01, "better"),
     (-(SIGMA_MULTIPLE + 0.01), "worse"), (0.5, WITHIN)])
@@ -82,6 +116,8 @@ def test_a_spread_measured_at_other_params_is_not_used():
     used, note = spread_note(spread, {"base.seed": 42, "noise.factor": 0.3})
     assert used is None and "other params than the base (`noise.factor` differ)" in note
     assert spread_note(None, {})[0] is None
+    spread["pooled"] = [{"models": ["deep"], "seeds": [42, 43], "commit": "b" * 40, "machine": "Some CPU"}]
+    assert "For `deep` it also pools 2 runs on Some CPU" in spread_note(spread, {"noise.factor": 0.5})[1]
 
 
 def test_bootstrap_interval_of_a_constant_is_that_constant():

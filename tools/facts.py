@@ -170,7 +170,12 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def spread_table(spread: dict) -> str:
     """records/seed_spread.json as a table: per model and key metric, mean ± sd, range and n."""
     lines = [f"Seeds {', '.join(map(str, spread['seeds']))} (`{spread['varied']}`), measured at commit "
-             f"`{str(spread['commit'])[:7]}`.", "",
+             f"`{str(spread['commit'])[:7]}`."]
+    for batch in spread.get("pooled", []):
+        lines.append(f"Pooled with them for {', '.join(f'`{m}`' for m in batch['models'])}: seeds "
+                     f"{', '.join(map(str, batch['seeds']))} at commit `{str(batch['commit'])[:7]}` on "
+                     f"{batch['machine']} (`make seed-spread` with `POOL`; see below).")
+    lines += ["",
              "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
     order = [*MODELS, "pca", "classifier"]
     models = sorted(spread["metrics"], key=lambda m: order.index(m) if m in order else len(order))

@@ -7,6 +7,11 @@ in ``base.seed`` alone, reads each one's metrics files from its commit, and writ
 model, the mean, standard deviation (n - 1), minimum and maximum over the seeds, their number, and
 the commit and params they were measured at.
 
+``--models deep --pool-into records/seed_spread.json`` measures the same way but keeps only the named
+models, and pools their runs into an existing spread file: on another CPU, say, where the last digits of
+every float differ and some trajectories drift further than another seed moves them. The pooled mean
+and sd are those of all the runs together; the file lists each pooled batch of runs under ``pooled``.
+
 The spread covers every random draw of the pipeline, since ``base.seed`` seeds them all: the
 train/validation split, the noise, the weight initialisation, the batch order, the VAE's sampling,
 the probes' subsample and the generated codes. That is wider than a rerun of one code change at a
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import copy
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,7 @@ from mnist_ae.files import atomic_path
 from mnist_ae.paths import SEED_SPREAD
 from mnist_ae.dotted import flatten
 from mnist_ae.config import PARAMS_FILE
+from mnist_ae.report import spread_param_differences
 from tools import dvc_cli
 from tools.sweep import cell, finished, experiment_groups, params_names
 
@@ -105,6 +113,31 @@ def seed_spread(rows: list[dict], param_names: list[str], params_at, metrics_at)
     }
 
 
+def pool_stats(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One metric's statistics over the union of two sets of runs: exact mean and sd (n - 1)."""
+    n = a["n"] + b["n"]
+    mean = (a["n"] * a["mean"] + b["n"] * b["mean"]) / n
+    squares = sum((s["n"] - 1) * s["sd"] ** 2 + s["n"] * (s["mean"] - mean) ** 2 for s in (a, b))
+    return {"mean": mean, "sd": math.sqrt(squares / (n - 1)), "min": min(a["min"], b["min"]),
+            "max": max(a["max"], b["max"]), "n": n}
+
+
+def pooled(base: dict[str, Any], other: dict[str, Any], models: list[str], machine: str) -> dict[str, Any]:
+    """``base`` with ``models``' key metrics pooled over ``other``'s runs, which are listed under "pooled"."""
+    if differences := spread_param_differences(base, other["params"]):
+        raise StudyError(f"cannot pool: the runs differ in {', '.join(differences)}, not in the seed alone")
+    if missing := [model for model in models if model not in base["metrics"] or model not in other["metrics"]]:
+        raise StudyError(f"cannot pool: no spread for {', '.join(missing)} in both sets of runs")
+    result = copy.deepcopy(base)
+    for model in models:
+        for name, stats in other["metrics"][model].items():
+            if name in result["metrics"][model]:
+                result["metrics"][model][name] = pool_stats(result["metrics"][model][name], stats)
+    result.setdefault("pooled", []).append(
+        {"models": models, "seeds": other["seeds"], "commit": other["commit"], "machine": machine})
+    return result
+
+
 def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     """(full commit, params.yaml's dotted keys) at ``rev``, read through git."""
     commit = git("rev-parse", f"{rev}^{{commit}}").strip()
@@ -135,15 +168,33 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--wait", action="store_true", help="first wait until the experiment queue is empty")
     parser.add_argument("--rev", help="the commit the seed runs were queued on (default: HEAD)")
     parser.add_argument("--out", type=Path, default=SEED_SPREAD, help=f"where to write (default: {SEED_SPREAD})")
+    parser.add_argument("--models", help="comma-separated models to keep (default: all that the runs have)")
+    parser.add_argument("--pool-into", type=Path, metavar="SPREAD",
+                        help="pool these runs into an existing spread file (written in place) instead of --out")
     args = parser.parse_args(argv)
+    if args.pool_into and not args.models:
+        parser.error("--pool-into needs --models: the runs' other metrics files may be their baseline's copies")
+    if args.pool_into and not args.pool_into.is_file():
+        raise StudyError(f"{args.pool_into}: no such spread file to pool into")
     if args.wait:
         wait_for_queue()
     import dvc.api
 
     result = seed_spread(dvc.api.exp_show(revs=args.rev), params_names(), committed_params, committed_metrics)
-    with atomic_path(args.out) as tmp:
+    if args.models:
+        models = args.models.split(",")
+        if missing := [model for model in models if model not in result["metrics"]]:
+            raise StudyError(f"the seed runs have no metrics for {', '.join(missing)}")
+        result["metrics"] = {model: result["metrics"][model] for model in models}
+    out = args.pool_into or args.out
+    if args.pool_into:
+        from benchmarks.timing import cpu_model
+
+        result = pooled(json.loads(args.pool_into.read_text()), result, models, cpu_model())
+    with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{len(result['seeds'])} seeds {result['seeds']} at {result['commit']}: wrote {args.out}")
+    print(f"{len(result['seeds'])} seeds {result['seeds']} at {result['commit']}"
+          f"{' (pooled: ' + args.models + ')' if args.pool_into else ''}: wrote {out}")
 
 
 if __name__ == "__main__":

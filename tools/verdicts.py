@@ -175,9 +175,11 @@ def spread_note(spread: dict | None, base_params: dict) -> tuple[dict | None, st
         return None, (f"The committed seed spread was measured at other params than the base ({shown} differ), "
                       f"so no change is called better or worse: rerun `make seed-spread` on the base.")
     seeds = ", ".join(str(seed) for seed in spread.get("seeds", []))
+    pooled = "".join(f" For {', '.join(f'`{m}`' for m in batch['models'])} it also pools {len(batch['seeds'])} runs "
+                     f"on {batch['machine']}, so it covers a change of CPU." for batch in spread.get("pooled", []))
     return spread.get("metrics", {}), (f"{rule} σ is from {len(spread.get('seeds', []))} runs at the base's params "
                                        f"(`{spread.get('varied')}` = {seeds}; `records/seed_spread.json`, "
-                                       f"measured at `{str(spread.get('commit'))[:7]}`).")
+                                       f"measured at `{str(spread.get('commit'))[:7]}`).{pooled}")
 
 
 def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: str) -> str:
