@@ -174,7 +174,7 @@ def spread_table(spread: dict) -> str:
     for batch in spread.get("pooled", []):
         lines.append(f"Pooled with them for {', '.join(f'`{m}`' for m in batch['models'])}: seeds "
                      f"{', '.join(map(str, batch['seeds']))} at commit `{str(batch['commit'])[:7]}` on "
-                     f"{batch['machine']} (`make seed-spread` with `POOL`; see below).")
+                     f"{batch['machine']} (as `make seed-spread POOL={','.join(batch['models'])}` runs them; see below).")
     lines += ["",
              "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
     order = [*MODELS, "pca", "classifier"]

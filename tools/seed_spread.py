@@ -188,9 +188,10 @@ def main(argv: list[str]) -> None:
         result["metrics"] = {model: result["metrics"][model] for model in models}
     out = args.pool_into or args.out
     if args.pool_into:
-        from benchmarks.timing import cpu_model
+        from benchmarks.timing import cpu_field, cpu_model
 
-        result = pooled(json.loads(args.pool_into.read_text()), result, models, cpu_model())
+        machine = f"{cpu_model()}, family {cpu_field('cpu family')} model {cpu_field('model')}"
+        result = pooled(json.loads(args.pool_into.read_text()), result, models, machine)
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{len(result['seeds'])} seeds {result['seeds']} at {result['commit']}"
