@@ -1,7 +1,7 @@
 """An edit reruns exactly the stages it can change, and `make check` catches results nobody reran.
 
-Runs on a git clone of the session's tiny pipeline (the `make tiny` repository): first as a fresh
-clone with no data or models, then with its outputs checked out from the tiny run's DVC cache. The
+Runs on git clones of the session's tiny pipeline (the `make tiny` repository): one fresh, with no
+data or models, and one with its outputs checked out from the tiny run's DVC cache. The
 stages an edit invalidates are read from `dvc status --json`; stages further down rerun only if
 their inputs then change (with byte-reproducible outputs, a comment-only edit changes none).
 """
@@ -27,16 +27,16 @@ def run_tool(workdir, env, *args, module="tools.check"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=workdir, env=env, capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def clone(tiny_repo, tmp_path_factory):
+def git_clone(tiny_repo, tmp_path_factory, name):
+    """A git clone of the tiny pipeline's repository: committed files only, no data or models."""
     workdir, _ = tiny_repo
-    copy = tmp_path_factory.mktemp("clone") / "repo"
+    copy = tmp_path_factory.mktemp(name) / "repo"
     git(workdir.parent, "clone", "-q", str(workdir), str(copy))
     return workdir, copy, sandbox_env(copy, {"MNIST_NPZ": str(SAMPLE)})
 
 
-def test_the_guard_passes_on_a_fresh_clone_with_no_data(clone):
-    _, copy, env = clone
+def test_the_guard_passes_on_a_fresh_clone_with_no_data(tiny_repo, tmp_path_factory):
+    _, copy, env = git_clone(tiny_repo, tmp_path_factory, "fresh")
     assert not (copy / "data").exists() and not (copy / "models").exists()
     result = run_tool(copy, env)
     assert result.returncode == 0, result.stderr
@@ -44,9 +44,9 @@ def test_the_guard_passes_on_a_fresh_clone_with_no_data(clone):
 
 
 @pytest.fixture(scope="module")
-def repo(clone):
-    """The clone with data and models checked out from the tiny run's cache: `dvc status` is clean."""
-    workdir, copy, env = clone
+def repo(tiny_repo, tmp_path_factory):
+    """A clone with data and models checked out from the tiny run's cache: `dvc status` is clean."""
+    workdir, copy, env = git_clone(tiny_repo, tmp_path_factory, "clone")
     dvc(copy, "cache", "dir", "--local", str(workdir / ".dvc" / "cache"), env=env, capture=True)
     dvc(copy, "checkout", env=env, capture=True)
     assert "up to date" in dvc(copy, "status", env=env, capture=True).stdout
@@ -55,6 +55,11 @@ def repo(clone):
 
 def invalidated(copy, env) -> set[str]:
     return set(json.loads(dvc(copy, "status", "--json", env=env, capture=True).stdout))
+
+
+def restore(copy):
+    """Every tracked file as committed: from HEAD, not the index, where DVC's autostage puts a rerun's dvc.lock."""
+    git(copy, "checkout", "HEAD", "--", ".")
 
 
 def append_comment(path):
@@ -71,7 +76,7 @@ def test_editing_a_model_family_reruns_exactly_its_models(repo, family):
     try:
         stages = invalidated(copy, env)
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     members = [name for name, spec in MODELS.items() if spec.module == family]
     # figures loads and draws every model; report follows if the metrics change.
     assert stages == {*(f"train@{m}" for m in members), *(f"evaluate@{m}" for m in members), "figures"}
@@ -83,7 +88,7 @@ def test_editing_the_noise_function_reruns_what_draws_noise_and_no_clean_trainin
     try:
         stages = invalidated(copy, env)
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     assert stages == {"noise", "baselines", *EVALUATIONS, "figures"}  # train@denoise follows from data/noisy
     assert not {stage for stage in stages if stage.startswith("train@")}
 
@@ -114,7 +119,7 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
         result = run_tool(copy, env)
         review = run_tool(copy, env, "--base", "HEAD", "--out", "report.md", module="tools.review")
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     assert result.returncode == 1
     line = first_error_line(result)
     assert line.startswith("error: stale results:") and stale in line, result.stderr
@@ -156,7 +161,7 @@ def test_the_guard_catches_hand_edited_or_missing_results(repo, what, stale):
     try:
         result = run_tool(copy, env)
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     assert result.returncode == 1 and stale in first_error_line(result), result.stderr
 
 
@@ -168,7 +173,7 @@ def test_a_draft_review_of_stale_results_says_so(repo):
                           module="tools.review")
         report = (copy / "draft.md").read_text()
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     assert review.returncode == 0, review.stderr
     assert "**Draft: stale results.**" in report and "train@vae (dep src/mnist_ae/models/vae.py modified)" in report
 
@@ -182,7 +187,7 @@ def test_the_guard_passes_after_dvc_repro(repo):
         result = run_tool(copy, env)
         changed = [line[3:] for line in git(copy, "status", "--porcelain", "--untracked-files=no").splitlines()]
     finally:
-        git(copy, "checkout", "--", ".")
+        restore(copy)
     assert "Running stage 'train@vae'" in ran and "Running stage 'train@dense'" not in ran
     assert result.returncode == 0, result.stderr
     # Byte-reproducible: the retrained VAE gives the committed metrics, curves and tables again.
