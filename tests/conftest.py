@@ -111,12 +111,16 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     return workdir, result.stdout
 
 
-def copy_of_tiny_repo(tiny_repo, tmp_path_factory, name: str) -> Path:
-    """A private copy of the tiny repository, its git history, DVC cache, data and models included."""
-    workdir, _ = tiny_repo
+def copy_of_repo(workdir: Path, tmp_path_factory, name: str) -> Path:
+    """A private copy of a test repository, its git history, DVC cache, data and models included."""
     copied = tmp_path_factory.mktemp(name) / "repo"
     shutil.copytree(workdir, copied, symlinks=True)
     return copied
+
+
+def copy_of_tiny_repo(tiny_repo, tmp_path_factory, name: str) -> Path:
+    """A private copy of the session's `make tiny` repository."""
+    return copy_of_repo(tiny_repo[0], tmp_path_factory, name)
 
 
 def stop_queue_workers(workdir: Path, env: dict) -> None:

@@ -8,7 +8,6 @@ alone, in any order.
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from mnist_ae.dotted import flatten
 from mnist_ae.models import MODELS
 from tools.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import SAMPLE, copy_of_tiny_repo, git, stop_queue_workers
+from conftest import SAMPLE, copy_of_repo, copy_of_tiny_repo, git, stop_queue_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -269,8 +268,7 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
 def review(experiments, low_noise, tmp_path_factory):
     """`make review BASE=HEAD~1` after committing the low-noise experiment's results, in a copy of the
     experiments' repository, so the commit does not move the HEAD whose experiments the sweep lists."""
-    workdir = tmp_path_factory.mktemp("review") / "repo"
-    shutil.copytree(experiments[0], workdir, symlinks=True)
+    workdir = copy_of_repo(experiments[0], tmp_path_factory, "review")
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
     # A seed spread measured at the base's params (made up: the verdicts must use its sd).

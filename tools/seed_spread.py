@@ -21,8 +21,8 @@ fixed split would see, so verdicts built on it are conservative.
 from __future__ import annotations
 
 import argparse
-import json
 import copy
+import json
 import math
 import statistics
 from pathlib import Path
