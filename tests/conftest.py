@@ -3,6 +3,7 @@ the tiny pipeline run once per session (`make tiny`), which the end-to-end modul
 """
 
 import copy
+import fcntl
 import os
 import shutil
 import socket
@@ -88,6 +89,20 @@ def stage_records_of(workdir: Path) -> Path:
     return workdir.parent / f"{workdir.name}-stage-records"
 
 
+def build_tiny_repo(workdir: Path) -> str:
+    """`make tiny` into ``workdir``, results committed, each stage's record beside it; the run's output."""
+    from tools.sandbox import sandbox_env
+    from mnist_ae.stage import RECORD_ENV
+
+    env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
+    command = [sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "tiny results")
+    return result.stdout
+
+
 @pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
@@ -97,18 +112,23 @@ def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
     it, or change it and put it back within the test (a param, restored in ``finally``); a module that
     reruns stages or runs experiments works on its own copy (copy_of_tiny_repo), so no test depends on
     which ran before it.
-    """
-    from tools.sandbox import sandbox_env
-    from mnist_ae.stage import RECORD_ENV
 
+    Under pytest-xdist (``-n 2``) the first worker to need it builds it once for the run, under a lock,
+    and every worker takes its own copy: one build, and no worker sees another's temporary edits.
+    """
     workdir = tmp_path_factory.mktemp("repo")
-    env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
-    command = [sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
-    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert result.returncode == 0, result.stdout[-3000:]
-    git(workdir, "add", "-A")
-    git(workdir, "commit", "-q", "-m", "tiny results")
-    return workdir, result.stdout
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return workdir, build_tiny_repo(workdir)
+    shared = tmp_path_factory.getbasetemp().parent / "tiny"  # this run's, beside every worker's basetemp
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not (shared / "output.txt").is_file():
+            (shared / "output.txt.partial").write_text(build_tiny_repo(shared / "repo"))
+            (shared / "output.txt.partial").rename(shared / "output.txt")
+    shutil.copytree(shared / "repo", workdir, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(stage_records_of(shared / "repo"), stage_records_of(workdir))
+    return workdir, (shared / "output.txt").read_text()
 
 
 def copy_of_repo(workdir: Path, tmp_path_factory, name: str) -> Path:
