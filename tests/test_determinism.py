@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from mnist_ae.models import MODELS
 from tools.sandbox import dvc, sandbox_env
 
 from conftest import SAMPLE
@@ -39,7 +40,7 @@ def test_a_second_run_gives_identical_curves_and_tables(two_runs, relative):
     assert files(first, relative) and files(first, relative) == files(second, relative)
 
 
-@pytest.mark.parametrize("name", ["conv", "vae", "dense", "denoise", "classifier"])
+@pytest.mark.parametrize("name", [*MODELS, "classifier"])
 def test_a_second_run_gives_byte_identical_model_files(two_runs, name):
     first, second, _ = two_runs
     path = f"models/{name}.keras"
