@@ -58,7 +58,7 @@ tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary c
 	$(RUN) python -m tools.sandbox --tiny tests/data/mnist_sample.npz
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e")
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadscope
 
 check: install  ## fail if committed results (dvc.lock, metrics, plots, reports) do not match the code and params
 	$(RUN) python -m tools.check

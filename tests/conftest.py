@@ -3,6 +3,7 @@ the tiny pipeline run once per session (`make tiny`), which the end-to-end modul
 """
 
 import copy
+import fcntl
 import os
 import shutil
 import socket
@@ -88,27 +89,97 @@ def stage_records_of(workdir: Path) -> Path:
     return workdir.parent / f"{workdir.name}-stage-records"
 
 
-@pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory) -> tuple[Path, str]:
-    """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed.
+DETERMINISM_MODULE = "test_determinism.py"  # the module that compares two independent tiny runs
 
-    Returns the repository and the run's output (stdout and stderr interleaved); each stage also
-    records the project files it imported and the params it read (stage_records_of). Tests only read
-    it, or change it and put it back within the test (a param, restored in ``finally``); a module that
-    reruns stages or runs experiments works on its own copy (copy_of_tiny_repo), so no test depends on
-    which ran before it.
+
+def start_logged(command: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
+    """A build in the background, its output to a file (a pipe nobody reads while waiting would fill)."""
+    with open(log, "w") as out:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def finished_output(build: subprocess.Popen, log: Path) -> str:
+    build.wait()
+    output = log.read_text()
+    assert build.returncode == 0, output[-3000:]
+    return output
+
+
+def build_tiny_runs(workdir: Path, second: Path | None) -> str:
+    """`make tiny` into ``workdir``, results committed, each stage's record beside it; its output.
+
+    With ``second``, at the same time: `make bench WHAT=canonical` (a timed `dvc repro --force`) in a
+    second sandbox at the same settings, for the determinism tests; its bench.json is written beside it.
+    Two processes at once on two cores take less time than one after the other.
     """
-    from tools.sandbox import sandbox_env
     from mnist_ae.stage import RECORD_ENV
+    from tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
 
-    workdir = tmp_path_factory.mktemp("repo")
     env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
-    command = [sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)]
-    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert result.returncode == 0, result.stdout[-3000:]
+    log = workdir.parent / f"{workdir.name}.log"
+    builds = [(start_logged([sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)],
+                            ROOT, env, log), log)]
+    if second is not None:
+        prepare_sandbox(ROOT, second, tiny_overrides(SAMPLE))
+        log = second.parent / f"{second.name}.log"
+        builds.append((start_logged([sys.executable, "benchmarks/bench.py", "--canonical", "--out",
+                                     str(second.parent / "bench.json")],
+                                    second, sandbox_env(second, {"MNIST_NPZ": str(SAMPLE)}), log), log))
+    try:
+        outputs = [finished_output(build, log) for build, log in builds]
+    finally:
+        for build, _ in builds:
+            build.kill()  # a build still running after the other failed; no-op once finished
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "tiny results")
-    return workdir, result.stdout
+    return outputs[0]
+
+
+def wants_second_run(session) -> bool:
+    return any(item.path.name == DETERMINISM_MODULE for item in session.items)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(request, tmp_path_factory) -> tuple[Path, str, Path | None]:
+    """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed; and,
+    when the determinism tests are collected, a second run built at the same time (build_tiny_runs).
+
+    Returns the first run's repository, its output (stdout and stderr interleaved) and the second run's
+    folder (the repository and its bench.json) or None. Each stage of the first run also records the
+    project files it imported and the params it read (stage_records_of).
+
+    Under pytest-xdist (``-n 2``) the first worker to need them builds them once for the run, under a
+    lock, and every worker takes its own copy of the first: one build, and no worker sees another's
+    temporary edits. The second is only read.
+    """
+    workdir = tmp_path_factory.mktemp("repo")
+    second_wanted = wants_second_run(request.session)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        second = tmp_path_factory.mktemp("second-run") if second_wanted else None
+        return workdir, build_tiny_runs(workdir, second and second / "repo"), second
+    shared = tmp_path_factory.getbasetemp().parent / "tiny"  # this run's, beside every worker's basetemp
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not (shared / "output.txt").is_file():
+            (shared / "second-run").mkdir(exist_ok=True)
+            output = build_tiny_runs(shared / "repo", shared / "second-run" / "repo" if second_wanted else None)
+            (shared / "output.txt.partial").write_text(output)
+            (shared / "output.txt.partial").rename(shared / "output.txt")
+    shutil.copytree(shared / "repo", workdir, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(stage_records_of(shared / "repo"), stage_records_of(workdir))
+    second = shared / "second-run"
+    return workdir, (shared / "output.txt").read_text(), second if (second / "repo").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tiny_runs) -> tuple[Path, str]:
+    """The first of tiny_runs: the `make tiny` repository and its output. Tests only read it, or change
+    it and put it back within the test (a param, restored in ``finally``); a module that reruns stages
+    or runs experiments works on its own copy (copy_of_tiny_repo), so no test depends on which ran
+    before it."""
+    workdir, output, _ = tiny_runs
+    return workdir, output
 
 
 def copy_of_repo(workdir: Path, tmp_path_factory, name: str) -> Path:

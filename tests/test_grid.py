@@ -183,11 +183,11 @@ def slurm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slurm_array(slurm, tiny_repo, tmp_path_factory):
-    """`sbatch --array=0-2 tools/slurm_sweep.sbatch …`, one CPU per task, waited for."""
+    """`sbatch --array=0-1 tools/slurm_sweep.sbatch …`, one CPU per task, waited for."""
     base = tmp_path_factory.mktemp("grid-slurm")
-    sweep = Sweep(tiny_repo, base, "slurm", [f"train.models.dense.code_size={size}" for size in (4, 12, 20)])
+    sweep = Sweep(tiny_repo, base, "slurm", [f"train.models.dense.code_size={size}" for size in (4, 12)])
     env = {**slurm, **sandbox_env(ROOT), "MNIST_AE_JOB_DIR": str(base / "jobs"), "MNIST_AE_PYTHON": sys.executable}
-    result = subprocess.run(["sbatch", "--wait", "--array=0-2", "--cpus-per-task=1", f"--output={base}/%A_%a.log",
+    result = subprocess.run(["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={base}/%A_%a.log",
                              "tools/slurm_sweep.sbatch", *sweep.args()], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=1200)
     logs = {int(path.stem.rsplit("_", 1)[1]): path.read_text() for path in base.glob("*_*.log")}
@@ -197,7 +197,7 @@ def slurm_array(slurm, tiny_repo, tmp_path_factory):
 def test_a_slurm_array_runs_every_point_with_its_allocated_threads(slurm_array):
     _, result, logs = slurm_array
     assert result.returncode == 0, result.stderr + "".join(log[-2000:] for log in logs.values())
-    assert sorted(logs) == [0, 1, 2]
+    assert sorted(logs) == [0, 1]
     for index, log in logs.items():
         assert f"grid point slurm-{index}: pushed to" in log, log[-3000:]
         assert f"grid point slurm-{index}: train.models.dense.code_size=" in log
@@ -207,4 +207,4 @@ def test_a_slurm_array_runs_every_point_with_its_allocated_threads(slurm_array):
 def test_a_collector_pulls_the_slurm_sweep(slurm_array):
     sweep, result, _ = slurm_array
     assert result.returncode == 0
-    assert sweep.collect(["slurm-0", "slurm-1", "slurm-2"]) == {"slurm-0": 4, "slurm-1": 12, "slurm-2": 20}
+    assert sweep.collect(["slurm-0", "slurm-1"]) == {"slurm-0": 4, "slurm-1": 12}

@@ -195,10 +195,10 @@ def wait_for_queue(workdir, env, timeout_s=900):
 
 @pytest.fixture(scope="module")
 def sweep(experiments, low_noise):
-    """`make sweep`: two queued values run by two workers with one TensorFlow thread each, and one bad
-    value that fails."""
+    """`make sweep`: a queued value and a bad one that fails, run at once by two workers with one
+    TensorFlow thread each (one good value is enough: each costs a retrained denoiser and six evaluations)."""
     workdir, env = experiments
-    dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.2,0.8", env=env, capture=True)
+    dvc(workdir, "exp", "run", "--queue", "-S", "noise.factor=0.8", env=env, capture=True)
     dvc(workdir, "exp", "run", "--queue", "--name", "bad-noise", "-S", "noise.factor=-1", env=env, capture=True)
     try:
         # Not captured: the workers outlive `dvc queue start` and would hold its pipes open.
@@ -209,7 +209,7 @@ def sweep(experiments, low_noise):
         status = wait_for_queue(workdir, env)
     finally:
         stop_queue_workers(workdir, env)
-    assert status.count("Success") == 2 and status.count("Failed") == 1, status
+    assert status.count("Success") == 1 and status.count("Failed") == 1, status
     return workdir, env
 
 
@@ -244,7 +244,7 @@ def test_sweep_plot_draws_every_finished_value(sweep):
                          "--out", str(out))
     assert out.stat().st_size > 10_000
     factors = [float(line.split(",")[0]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
-    assert factors == [0.2, 0.3, 0.5, 0.8], printed  # the queued two, low-noise and the baseline
+    assert factors == [0.3, 0.5, 0.8], printed  # low-noise, the baseline and the queued value
 
 
 def test_best_experiment_can_be_promoted_to_a_branch(sweep):

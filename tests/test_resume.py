@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from tools.sandbox import dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools.sandbox import sandbox_env, tiny_overrides
 
-from conftest import ROOT, SAMPLE
+from conftest import SAMPLE, copy_of_tiny_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +20,10 @@ EPOCHS = tiny_overrides(SAMPLE)["train.epochs"]
 
 
 @pytest.fixture(scope="module")
-def data_ready(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("resume"), tiny_overrides(SAMPLE))
-    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
-    dvc(workdir, "repro", "noise", "classifier", env=env, capture=True)
-    return workdir, env
+def finished(tiny_repo, tmp_path_factory):
+    """A copy of `make tiny`: its conv and VAE runs (by dvc repro, never interrupted) are the references."""
+    workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "resume")
+    return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
 
 
 def stage(workdir, env, *args):
@@ -55,12 +54,10 @@ def kill_after_epoch(workdir, env, name, epoch):
 
 
 @pytest.fixture(scope="module", params=["conv", "vae"])
-def resumed_and_uninterrupted(request, data_ready, tmp_path_factory):
-    workdir, env = data_ready
+def resumed_and_uninterrupted(request, finished, tmp_path_factory):
+    workdir, env = finished
     name, keep = request.param, tmp_path_factory.mktemp(f"runs-{request.param}")
 
-    stage(workdir, env, "stages/train.py", name)
-    stage(workdir, env, "stages/evaluate.py", name)
     uninterrupted = keep_outputs(workdir, name, keep / "uninterrupted")
     assert not (workdir / ".resume").exists()  # a finished run deletes its checkpoints
 

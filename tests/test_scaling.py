@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools.sandbox import apply_overrides, sandbox_env
 
-from conftest import ROOT, SAMPLE
+from conftest import SAMPLE, copy_of_tiny_repo, git
 
 pytestmark = pytest.mark.e2e
 
@@ -23,27 +23,34 @@ STRATEGIES = ("default", "mirrored")
 
 
 @pytest.fixture(scope="module")
-def data_ready(tmp_path_factory):
-    workdir = prepare_sandbox(ROOT, tmp_path_factory.mktemp("scaling"), tiny_overrides(SAMPLE))
-    env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
-    dvc(workdir, "repro", "noise", env=env, capture=True)
-    return workdir, env
+def finished(tiny_repo, tmp_path_factory):
+    """A copy of `make tiny`, whose models trained on the default path; and that run's output."""
+    workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "scaling")
+    return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}), tiny_repo[1]
+
+
+def keep_run(workdir, name, dest):
+    shutil.copytree(workdir / "plots" / "train" / name, dest / "log")
+    shutil.copy(workdir / "models" / f"{name}.keras", dest / "model.keras")
+    return dest
 
 
 @pytest.fixture(scope="module", params=["dense", "vae"])
-def runs(request, data_ready, tmp_path_factory):
-    """{strategy: (stage output, folder with the model and its training logs)} for one model."""
-    workdir, env = data_ready
+def runs(request, finished, tmp_path_factory):
+    """{strategy: (stage output, folder with the model and its training logs)} for one model: the default
+    path is `make tiny`'s run (`train.strategy: auto`, the default strategy on one device), the mirrored
+    one is trained here at otherwise identical settings."""
+    workdir, env, tiny_output = finished
     name, keep = request.param, tmp_path_factory.mktemp(f"strategies-{request.param}")
-    results = {}
-    for strategy in STRATEGIES:
-        apply_overrides(workdir / "params.yaml", {"train.strategy": strategy})
+    results = {"default": (tiny_output, keep_run(workdir, name, keep / "default"))}
+    apply_overrides(workdir / "params.yaml", {"train.strategy": "mirrored"})
+    try:
         run = subprocess.run([sys.executable, "stages/train.py", name], cwd=workdir, env=env,
                              capture_output=True, text=True)
-        assert run.returncode == 0, run.stderr[-2000:]
-        shutil.copytree(workdir / "plots" / "train" / name, keep / strategy / "log")
-        shutil.copy(workdir / "models" / f"{name}.keras", keep / strategy / "model.keras")
-        results[strategy] = (run.stdout + run.stderr, keep / strategy)
+    finally:
+        git(workdir, "checkout", "--", "params.yaml")
+    assert run.returncode == 0, run.stderr[-2000:]
+    results["mirrored"] = (run.stdout + run.stderr, keep_run(workdir, name, keep / "mirrored"))
     return name, results
 
 
