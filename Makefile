@@ -12,8 +12,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 WHAT ?=
-.PHONY: help install lock seed-spread repro verify pull push remote-check quick tiny test check docs review sweep \
-	exp-table sweep-plot bench
+.PHONY: help install lock seed-spread repro pull push quick test check docs review sweep experiments bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -37,37 +36,28 @@ lock:  ## update requirements.lock (every package, with hashes) to pyproject.tom
 repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
 
-# After `dvc repro` on another CPU the last digits move: this says, metric by metric, whether they moved
-# more than the seed spread allows.
-verify: install  ## after dvc repro: did it reproduce the committed results? key metrics vs HEAD and the seed spread
-	$(RUN) python -m tools.review --base HEAD --out reproduction.md
-
 pull: install  ## the committed models, data and run cache from the DVC remote instead of retraining
 	$(RUN) python -m tools.remote pull
 
 push: install  ## after a run: results, run cache and the files its entries name, to the DVC remote
 	$(RUN) python -m tools.remote push
 
-remote-check: install  ## fail if an output in dvc.lock is not on the DVC remote (DVC_REMOTE_URL, else the default)
-	$(RUN) python -m tools.remote check
-
-quick: install  ## every stage on small settings in a temporary copy; committed results untouched
-	$(RUN) python -m tools.sandbox
-
-tiny: install  ## every stage on the shipped 2,500-digit sample in a temporary copy; no download (CI)
-	$(RUN) python -m tools.sandbox --tiny tests/data/mnist_sample.npz
+quick: install  ## every stage on small settings in a temporary copy; TINY=1: on the shipped sample, no download
+	$(RUN) python -m tools.sandbox $(if $(TINY),--tiny tests/data/mnist_sample.npz)
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e")
 	$(BIN)/pytest -n 2 --dist loadscope
 
-check: install  ## fail if committed results (dvc.lock, metrics, plots, reports) do not match the code and params
+check: install  ## fail if committed results do not match the code and params; REMOTE=1: or are not on the DVC remote
 	$(RUN) python -m tools.check
+	$(if $(REMOTE),$(RUN) python -m tools.remote check)
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
 	$(BIN)/python stages/report.py --readme README.md --uncertainty docs/uncertainty.md
 	$(BIN)/python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md
 	$(BIN)/python -m tools.facts --write
 
+# BASE=HEAD after `dvc repro` on another CPU: did the rerun reproduce the committed results, metric by metric?
 review: install  ## review results against BASE (default main) into report.md; ALLOW_STALE=1 draft, FAIL_ON_WORSE=1 gate
 	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale) $(if $(FAIL_ON_WORSE),--fail-on-worse)
 
@@ -77,7 +67,7 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 	$(RUN) dvc exp run --queue -S '$(SET)'
 	$(RUN) MNIST_AE_THREADS=$$(( $$(nproc) / $(JOBS) > 0 ? $$(nproc) / $(JOBS) : 1 )) PYTHONPATH=src \
 		dvc queue start -j $(JOBS)
-	@echo "follow with: dvc queue status; then make sweep-plot PARAM=... MODEL=..."
+	@echo "follow with: dvc queue status; then make experiments PLOT=1 PARAM=... MODEL=..."
 
 SEEDS ?= 43,44,45
 POOL ?=
@@ -89,11 +79,9 @@ seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minu
 	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
 	$(RUN) python -m tools.seed_spread --wait $(if $(POOL),--models $(POOL) --pool-into records/seed_spread.json)
 
-exp-table: install  ## experiments as a table of changed params and key metrics (reports/summary.json)
-	$(RUN) python -m tools.exp_table $(if $(REV),--rev $(REV))
-
-sweep-plot: install  ## draw MODEL's PSNR gain and BCE against PARAM (sweeps of HEAD, or of REV)
-	$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL) $(if $(REV),--rev $(REV))
+experiments: install  ## table of changed params and key metrics; PLOT=1: MODEL's metrics against PARAM (REV: of REV)
+	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table) \
+		$(if $(REV),--rev $(REV))
 
 # WHAT=canonical: dvc repro --force in place (~20 min), the canonical overhead and stage memory;
 # WHAT=determinism: seconds per epoch with and without op determinism (needs dvc repro noise);

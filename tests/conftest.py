@@ -1,5 +1,5 @@
 """Shared fixtures: the repository root, its params as a plain dict, the shipped MNIST sample, and
-the tiny pipeline run once per session (`make tiny`), which the end-to-end modules share.
+the tiny pipeline run once per session (`make quick TINY=1`), which the end-to-end modules share.
 """
 
 import copy
@@ -73,7 +73,7 @@ def committed(tmp_path_factory) -> Path:
     reports/, docs' quoted numbers, summary against metrics, dvc.lock against code and params.
 
     Not the working tree: README command 1 reruns the pipeline there, and on another CPU that
-    legitimately moves the last digits of every result (`make verify` judges those).
+    legitimately moves the last digits of every result (`make review BASE=HEAD` judges those).
     """
     clone = tmp_path_factory.mktemp("committed") / "repo"
     try:
@@ -106,7 +106,7 @@ def finished_output(build: subprocess.Popen, log: Path) -> str:
 
 
 def build_tiny_runs(workdir: Path, second: Path | None) -> str:
-    """`make tiny` into ``workdir``, results committed, each stage's record beside it; its output.
+    """`make quick TINY=1` into ``workdir``, results committed, each stage's record beside it; its output.
 
     With ``second``, at the same time: `make bench WHAT=canonical` (a timed `dvc repro --force`) in a
     second sandbox at the same settings, for the determinism tests; its bench.json is written beside it.
@@ -141,7 +141,7 @@ def wants_second_run(session) -> bool:
 
 @pytest.fixture(scope="session")
 def tiny_runs(request, tmp_path_factory) -> tuple[Path, str, Path | None]:
-    """`make tiny`: every stage on the shipped sample in a fresh git repository, results committed; and,
+    """`make quick TINY=1`: every stage on the shipped sample in a fresh git repository, results committed; and,
     when the determinism tests are collected, a second run built at the same time (build_tiny_runs).
 
     Returns the first run's repository, its output (stdout and stderr interleaved) and the second run's
@@ -174,7 +174,7 @@ def tiny_runs(request, tmp_path_factory) -> tuple[Path, str, Path | None]:
 
 @pytest.fixture(scope="session")
 def tiny_repo(tiny_runs) -> tuple[Path, str]:
-    """The first of tiny_runs: the `make tiny` repository and its output. Tests only read it, or change
+    """The first of tiny_runs: the `make quick TINY=1` repository and its output. Tests only read it, or change
     it and put it back within the test (a param, restored in ``finally``); a module that reruns stages
     or runs experiments works on its own copy (copy_of_tiny_repo), so no test depends on which ran
     before it."""
@@ -190,7 +190,7 @@ def copy_of_repo(workdir: Path, tmp_path_factory, name: str) -> Path:
 
 
 def copy_of_tiny_repo(tiny_repo, tmp_path_factory, name: str) -> Path:
-    """A private copy of the session's `make tiny` repository."""
+    """A private copy of the session's `make quick TINY=1` repository."""
     return copy_of_repo(tiny_repo[0], tmp_path_factory, name)
 
 

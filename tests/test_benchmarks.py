@@ -21,7 +21,7 @@ import timing  # noqa: E402
 
 @pytest.fixture(scope="module")
 def workspace(tiny_repo):
-    """The session's up-to-date `make tiny` repository, so the no-op repro has nothing to run."""
+    """The session's up-to-date `make quick TINY=1` repository, so the no-op repro has nothing to run."""
     workdir, _ = tiny_repo
     return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
 

@@ -1,6 +1,6 @@
 """The same params give bit-identical results: two independent runs of the whole tiny pipeline agree.
 
-The session's `make tiny` and a second run at the same settings, started at the same time in another
+The session's `make quick TINY=1` and a second run at the same settings, started at the same time in another
 sandbox (`make bench WHAT=canonical`: `dvc repro --force` with its timing), train every model (the conv
 model and the VAE among them) in their own processes, so equal weights, metrics and curves here mean
 run-to-run determinism, not a cache hit.

@@ -24,15 +24,15 @@ def test_prose_leaves_numbers_to_tables_and_files():
 
 def test_facts_read_their_sources():
     assert facts.fact(ROOT, "params:train.epochs") == "50"
-    assert facts.fact(ROOT, "params:prepare.val_fraction|%") == "30%"
-    assert facts.fact(ROOT, "sample_total|,") == "2,500"
-    assert facts.fact(ROOT, "curve:deep/eval/bce@-1|.4f").startswith("0.0")
+    assert facts.fact(ROOT, "params:prepare.val_fraction|.2f") == "0.30"
+    assert facts.fact(ROOT, "metric_raw:vae.elbo.iwae_samples") == "100"
+    assert facts.fact(ROOT, "stages") == "19"
 
 
 @pytest.mark.parametrize("name, message", [
-    ("metric:dense.no_such_metric", "not in the metric catalogue"),
+    ("metric_raw:dense.no_such_metric", "metrics/dense.json has no no_such_metric"),
     ("params:train.no_such_key", "params.yaml has no train.no_such_key"),
-    ("robustness:denoise@0.45/psnr_db", "has no noise factor 0.45"),
+    ("bench:no_such_section", "bench.json has no no_such_section"),
     ("nonsense", "unknown fact 'nonsense'"),
 ])
 def test_a_bad_fact_name_is_one_clear_error(name, message):

@@ -143,7 +143,7 @@ LATER_STAGES = [(["evaluate.py", "dense"], ["metrics/dense.json", "plots/robustn
 
 @pytest.fixture(scope="module")
 def finished(tiny_repo, tmp_path_factory):
-    """A copy of `make tiny`, every stage run: a stage killed here cannot touch the shared one."""
+    """A copy of `make quick TINY=1`, every stage run: a stage killed here cannot touch the shared one."""
     return copy_of_tiny_repo(tiny_repo, tmp_path_factory, "interrupt-later")
 
 

@@ -1,7 +1,7 @@
-"""The real pipeline, end to end, on the shipped sample: `make tiny`, experiments, a queued sweep,
+"""The real pipeline, end to end, on the shipped sample: `make quick TINY=1`, experiments, a queued sweep,
 the sweep plot and the pull-request review, each through the command a user (or CI) runs.
 
-The first tests read the session's `make tiny` repository. Experiments run on a copy of it, and build
+The first tests read the session's `make quick TINY=1` repository. Experiments run on a copy of it, and build
 on each other only through fixtures (low-noise, then the sweep, then the review), so any test runs
 alone, in any order.
 """
@@ -37,7 +37,7 @@ EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 # What a new noise factor reruns: no model but the denoiser is retrained.
 NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
 # The exp show invocation the README documents: changed params and key metrics only.
-EXP_TABLE = ["tools.exp_table", "--md"]  # make exp-table
+EXP_TABLE = ["tools.exp_table", "--md"]  # make experiments
 SPREAD_SD = {"gain_db": 0.02, "bce_nats": 0.0005}  # the review fixture's made-up seed spread
 KEY_NAMES = {metric.name for metric in KEY_METRICS}
 
@@ -55,7 +55,7 @@ def run_module(workdir, env, *args):
 
 @pytest.fixture(scope="module")
 def repo(tiny_repo):
-    """`make tiny`, shared with other modules: read, or changed and put back within a test."""
+    """`make quick TINY=1`, shared with other modules: read, or changed and put back within a test."""
     workdir, output = tiny_repo
     assert ran_stages(output) >= {f"train@{m}" for m in MODELS} | {"fetch", "figures", "report"}
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
@@ -64,7 +64,7 @@ def repo(tiny_repo):
 
 @pytest.fixture(scope="module")
 def experiments(tiny_repo, tmp_path_factory):
-    """This module's own copy of `make tiny`, for experiments. They run at the thread count the tiny run
+    """This module's own copy of `make quick TINY=1`, for experiments. They run at the thread count the tiny run
     used: another count moves the last digits of every evaluation, and the review compares against it."""
     workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "experiments")
     return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})

@@ -21,7 +21,7 @@ EPOCHS = tiny_overrides(SAMPLE)["train.epochs"]
 
 @pytest.fixture(scope="module")
 def finished(tiny_repo, tmp_path_factory):
-    """A copy of `make tiny`: its conv and VAE runs (by dvc repro, never interrupted) are the references."""
+    """A copy of `make quick TINY=1`: its conv and VAE runs (by dvc repro, never interrupted) are the references."""
     workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "resume")
     return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
 

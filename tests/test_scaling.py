@@ -24,7 +24,7 @@ STRATEGIES = ("default", "mirrored")
 
 @pytest.fixture(scope="module")
 def finished(tiny_repo, tmp_path_factory):
-    """A copy of `make tiny`, whose models trained on the default path; and that run's output."""
+    """A copy of `make quick TINY=1`, whose models trained on the default path; and that run's output."""
     workdir = copy_of_tiny_repo(tiny_repo, tmp_path_factory, "scaling")
     return workdir, sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)}), tiny_repo[1]
 
@@ -38,7 +38,7 @@ def keep_run(workdir, name, dest):
 @pytest.fixture(scope="module", params=["dense", "vae"])
 def runs(request, finished, tmp_path_factory):
     """{strategy: (stage output, folder with the model and its training logs)} for one model: the default
-    path is `make tiny`'s run (`train.strategy: auto`, the default strategy on one device), the mirrored
+    path is `make quick TINY=1`'s run (`train.strategy: auto`, the default strategy on one device), the mirrored
     one is trained here at otherwise identical settings."""
     workdir, env, tiny_output = finished
     name, keep = request.param, tmp_path_factory.mktemp(f"strategies-{request.param}")

@@ -64,7 +64,7 @@ def dvc(workdir: Path, *args: str, check: bool = True, **env: str) -> subprocess
 
 
 def remote_tool(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m tools.remote`` (make pull, make remote-check)."""
+    """``python -m tools.remote`` (make pull, make check REMOTE=1)."""
     return subprocess.run([sys.executable, "-m", "tools.remote", *args], cwd=workdir,
                           env=env_for(workdir, **env), capture_output=True, text=True, timeout=600)
 
@@ -247,9 +247,9 @@ def test_the_remote_check_fails_on_an_output_nobody_pushed(team, tmp_path):
     assert skipped.returncode == 0 and skipped.stdout.startswith("skipped: no team remote here"), skipped.stdout
 
 
-def test_verify_judges_a_rerun_whose_numbers_moved(team):
-    """`make verify` after README command 1 on another CPU: the rerun's numbers moved; it says which moved
-    beyond the seed spread. The spread is made up, at these params, with known sds."""
+def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
+    """`make review BASE=HEAD` after README command 1 on another CPU: the rerun's numbers moved; it says
+    which moved beyond the seed spread. The spread is made up, at these params, with known sds."""
     kim = clone(team, "kim")
     dvc(kim, "pull")
     params = flatten(yaml.safe_load((kim / "params.yaml").read_text()))
@@ -271,12 +271,12 @@ def test_verify_judges_a_rerun_whose_numbers_moved(team):
     metrics_file.write_text(json.dumps(metrics, indent=2))
     dvc(kim, "commit", "--force", "evaluate@dense")
     dvc(kim, "repro")  # figures and the results table follow the moved metrics, as in a real rerun
-    verify = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD",
-                             "--out", "reproduction.md"], cwd=kim, env=env_for(kim), capture_output=True, text=True)
-    assert verify.returncode == 0, verify.stderr
-    summary = verify.stdout.splitlines()[0]
+    review = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--out", "report.md"],
+                            cwd=kim, env=env_for(kim), capture_output=True, text=True)
+    assert review.returncode == 0, review.stderr
+    summary = review.stdout.splitlines()[0]
     assert summary.startswith("key metrics against HEAD") and "1 worse" in summary and "1 within seed noise" in summary
-    report = (kim / "reproduction.md").read_text()
+    report = (kim / "report.md").read_text()
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     assert rows["dense.bce_nats"] == "within seed noise" and rows["dense.psnr_db"] == "**worse**", rows
 

@@ -1,6 +1,6 @@
 """An edit reruns exactly the stages it can change, and `make check` catches results nobody reran.
 
-Runs on git clones of the session's tiny pipeline (the `make tiny` repository): one fresh, with no
+Runs on git clones of the session's tiny pipeline (the `make quick TINY=1` repository): one fresh, with no
 data or models, and one with its outputs checked out from the tiny run's DVC cache. The
 stages an edit invalidates are read from `dvc status --json`; stages further down rerun only if
 their inputs then change (with byte-reproducible outputs, a comment-only edit changes none).

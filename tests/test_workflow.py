@@ -17,10 +17,10 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # (checked below: the file must name that module). `bash .ci/run` is the suite itself.
 TESTED_COMMANDS = {
     "bash .ci/run": None,
-    "make tiny": ("conftest.py", "tools.sandbox"),           # the tiny_repo fixture, which test_pipeline uses
-    "make review": ("test_pipeline.py", "tools.review"),     # the review fixture
-    "make check": ("test_stale_guard.py", "tools.check"),    # fresh and edited clones
-    "make remote-check": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
+    "make quick TINY=1": ("conftest.py", "tools.sandbox"),    # the tiny_repo fixture, which test_pipeline uses
+    "make review": ("test_pipeline.py", "tools.review"),      # the review fixture
+    "make check": ("test_stale_guard.py", "tools.check"),     # fresh and edited clones
+    "make check REMOTE=1": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
 }
 # GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
 SUMMARY = 'cat report.md >> "$GITHUB_STEP_SUMMARY"'
@@ -62,9 +62,8 @@ def test_each_tested_command_is_run_by_the_test_it_names():
             continue
         test_file, module = claim
         assert module in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run {module}"
-        target = command.split()[1]
-        dry_run = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True).stdout
-        assert f"python -m {module}" in dry_run, f"make {target} does not run {module}"
+        dry_run = subprocess.run(["make", "-n", *command.split()[1:]], cwd=ROOT, capture_output=True, text=True).stdout
+        assert f"python -m {module}" in dry_run, f"{command} does not run {module}"
 
 
 def test_the_workflow_names_its_own_test():
@@ -79,15 +78,18 @@ def test_ci_runs_the_readme_test_command():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target, expansion", [
-    (["tiny"], "python -m tools.sandbox --tiny tests/data/mnist_sample.npz"),
+    (["quick"], "python -m tools.sandbox"),
+    (["quick", "TINY=1"], "python -m tools.sandbox --tiny tests/data/mnist_sample.npz"),
     (["review", "BASE=origin/main"], "python -m tools.review --base origin/main --out report.md"),
-    (["sweep-plot", "PARAM=noise.factor", "MODEL=denoise"],
+    (["experiments"], "python -m tools.exp_table"),
+    (["experiments", "PLOT=1", "PARAM=noise.factor", "MODEL=denoise"],
      "python -m tools.sweep --param noise.factor --model denoise"),
+    (["experiments", "REV=abc1234"], "--rev abc1234"),
     (["check"], "python -m tools.check"),
-    (["remote-check"], "python -m tools.remote check"),
-    (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and verify
+    (["check", "REMOTE=1"], "python -m tools.remote check"),
+    (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and review BASE=HEAD
     (["push"], "python -m tools.remote push"),
-    (["verify"], "python -m tools.review --base HEAD --out reproduction.md"),
+    (["review", "BASE=HEAD"], "python -m tools.review --base HEAD --out report.md"),
     (["review", "BASE=main", "FAIL_ON_WORSE=1"], "python -m tools.review --base main --out report.md  --fail-on-worse"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review --base main --out report.md --allow-stale"),
@@ -100,6 +102,15 @@ def test_ci_runs_the_readme_test_command():
 def test_make_targets_run_the_tested_modules(target, expansion):
     dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert expansion in dry_run
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_the_options_that_replace_targets_are_off_by_default():
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    assert "--tiny" not in dry_run("quick") and "tools.remote" not in dry_run("check")
+    assert "tools.sweep" not in dry_run("experiments") and "tools.exp_table" not in dry_run("experiments", "PLOT=1")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -130,8 +141,8 @@ SWEEP_COMMANDS = {
     ".venv/bin/python -m tools.grid_job --grid": ("test_grid.py", "tools.grid_job"),
     ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),
     ".venv/bin/dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
-    'make exp-table >> "$GITHUB_STEP_SUMMARY"': ("test_pipeline.py", "tools.exp_table"),
-    "make sweep-plot": ("test_pipeline.py", "tools.sweep"),
+    'make experiments >> "$GITHUB_STEP_SUMMARY"': ("test_pipeline.py", "tools.exp_table"),
+    "make experiments PLOT=1": ("test_pipeline.py", "tools.sweep"),
 }
 
 
@@ -169,4 +180,4 @@ def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():
     assert "python -m tools.grid_job --grid" in point and "--index ${{ matrix.index }}" in point
     assert jobs["collect"]["if"] == "always()"  # failed points do not hide the finished ones
     collect = " ".join(step.get("run", "") for step in jobs["collect"]["steps"])
-    assert "dvc exp pull origin" in collect and "make exp-table" in collect and "make sweep-plot" in collect
+    assert "dvc exp pull origin" in collect and "make experiments" in collect and "make experiments PLOT=1" in collect

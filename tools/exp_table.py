@@ -1,6 +1,6 @@
 """The experiments as a readable table: changed params and the key metrics, nothing else.
 
-``python -m tools.exp_table`` (``make exp-table``) runs ``dvc exp show --only-changed``
+``python -m tools.exp_table`` (``make experiments``) runs ``dvc exp show --only-changed``
 keeping only the columns of reports/summary.json (``<model>.<key metric>``, named in the metric
 catalogue) and of params.yaml. A plain ``--drop`` cannot do it: DVC names a metric by its file only
 when another file has the same name, so unique names of the full metrics files (the VAE's

@@ -8,20 +8,14 @@ fails when a committed page holds a value that is not what its source gives.
 Fact names, each optionally followed by ``|format``:
 
 - ``params:<dotted key>``: params.yaml, e.g. ``params:train.epochs``;
-- ``metric:<model>.<metric>``: metrics/<model>.json, through the metric catalogue's path and
-  format, e.g. ``metric:deep.bce_nats``;
 - ``bench:<dotted key>``: benchmarks/bench.json, e.g. ``bench:startup.import_tensorflow_s|.2f``;
-- ``curve:<model>/<split>/<metric>@<epoch index>``: a training curve under plots/train, e.g.
-  ``curve:deep/eval/bce@-1`` (the last validation BCE);
 - ``metric_raw:<model>.<dotted key>``: any value of metrics/<model>.json, e.g.
   ``metric_raw:vae.elbo.iwae_samples``;
 - ``vendor:<npm package>``: the package and its version in vendor/vega/versions.json;
-- ``robustness:<model>@<noise factor>/<column>``: plots/robustness/<model>.csv, e.g.
-  ``robustness:denoise@0.4/psnr_db``;
 - a name from ``NAMED`` below, e.g. ``stages`` (how many stages dvc.yaml resolves to).
 
-Formats: a Python format spec (``.2f``, ``,``), ``min`` (seconds as whole minutes) or ``%``
-(a ratio as a whole percentage).
+Formats: a Python format spec (``.2f``, ``,``) or ``min`` (seconds as whole minutes). Results
+themselves are never inline facts: they live in the generated tables.
 """
 
 from __future__ import annotations
@@ -35,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -43,7 +36,7 @@ from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
 from mnist_ae.dotted import get
 from mnist_ae.models import MODELS
-from mnist_ae.paths import METRICS_DIR, SEED_SPREAD, robustness_file, train_log_dir
+from mnist_ae.paths import METRICS_DIR, SEED_SPREAD
 
 FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
@@ -52,7 +45,6 @@ BENCH = Path("benchmarks/bench.json")
 DETERMINISM = Path("benchmarks/determinism.json")
 VERSUS = Path("benchmarks/versus.json")
 SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
-SAMPLE = Path("tests/data/mnist_sample.npz")
 
 
 def dig(tree: Any, dotted: str, source: str) -> Any:
@@ -73,17 +65,6 @@ def _stage_count(root: Path) -> int:
     return len(declared_stages(root))
 
 
-def _sample_sizes(root: Path) -> dict[str, int]:
-    with np.load(root / SAMPLE) as sample:
-        return {key: len(sample[key]) for key in sample.files if key.startswith("x_")}
-
-
-def _quick() -> dict[str, Any]:
-    from tools.sandbox import QUICK_OVERRIDES
-
-    return QUICK_OVERRIDES
-
-
 def _spread_seeds(root: Path) -> str:
     if not (root / SEED_SPREAD).exists():
         return "none yet"
@@ -100,20 +81,11 @@ NAMED: dict[str, Callable[[Path], Any]] = {
     "spread_seeds": _spread_seeds,
     "sigma_multiple": _sigma_multiple,
     "stages": _stage_count,
-    "sample_train": lambda root: _sample_sizes(root)["x_train"],
-    "sample_test": lambda root: _sample_sizes(root)["x_test"],
-    "sample_total": lambda root: sum(_sample_sizes(root).values()),
-    "quick_train_digits": lambda root: _quick()["prepare.train_subset"],
-    "quick_epochs": lambda root: _quick()["train.epochs"],
 }
 
 
 def _formatted(value: Any, spec: str) -> str:
-    if spec == "min":
-        return f"{round(value / 60)}"
-    if spec == "%":
-        return f"{round(100 * value)}%"
-    return format(value, spec)
+    return f"{round(value / 60)}" if spec == "min" else format(value, spec)
 
 
 def fact(root: Path, name: str) -> str:
@@ -122,16 +94,6 @@ def fact(root: Path, name: str) -> str:
     kind, _, key = name.partition(":")
     if kind == "params":
         value = dig(yaml.safe_load((root / "params.yaml").read_text()), key, "params.yaml")
-    elif kind == "metric":
-        model, _, metric_name = key.rpartition(".")
-        if metric_name not in BY_NAME:
-            raise StudyError(f"fact {name}: {metric_name} is not in the metric catalogue")
-        metric = BY_NAME[metric_name]
-        value = metric.read(_json(root, METRICS_DIR / f"{model}.json"))
-        if value is None:
-            raise StudyError(f"fact {name}: metrics/{model}.json has no {metric.path}")
-        if not spec:
-            return metric.format(value)
     elif kind == "metric_raw":
         model, _, path = key.partition(".")
         value = dig(_json(root, METRICS_DIR / f"{model}.json"), path, f"metrics/{model}.json")
@@ -139,19 +101,6 @@ def fact(root: Path, name: str) -> str:
         return f"{key} {dig(_json(root, Path('vendor/vega/versions.json')), f'{key}.version', 'versions.json')}"
     elif kind == "bench":
         value = dig(_json(root, BENCH), key, str(BENCH))
-    elif kind == "curve":
-        path, _, index = key.partition("@")
-        model, split, column = path.split("/")
-        frame = pd.read_csv(root / train_log_dir(model) / "plots" / "metrics" / split / f"{column}.tsv", sep="\t")
-        value = float(frame[column].iloc[int(index)])
-    elif kind == "robustness":
-        model, _, rest = key.partition("@")
-        factor, _, column = rest.partition("/")
-        frame = pd.read_csv(root / robustness_file(model))
-        rows = frame.loc[np.isclose(frame["noise_factor"], float(factor)), column]
-        if rows.empty:
-            raise StudyError(f"fact {name}: {robustness_file(model)} has no noise factor {factor}")
-        value = float(rows.iloc[0])
     elif name in NAMED:
         value = NAMED[name](root)
     else:

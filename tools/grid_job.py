@@ -11,7 +11,7 @@ comment. The job
    ``dvc exp run --pull --name <grid>-<N> -S ...``, which pulls the outputs and run-cache entries it
    needs, so only the stages the point's params touch run;
 3. pushes the experiment: ``dvc exp push origin <name>`` sends its Git ref to GIT_URL and its outputs
-   to the DVC remote. ``make exp-table`` anywhere then shows it after ``dvc exp pull origin``.
+   to the DVC remote. ``make experiments`` anywhere then shows it after ``dvc exp pull origin``.
 
 Every step's output goes to the job's log; a failure ends it with one ``error:`` line naming the point
 and the step, and a non-zero exit. Slurm runs it once per array task (tools/slurm_sweep.sbatch, with

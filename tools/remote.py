@@ -9,7 +9,7 @@ every file it could not give when it fails: an unreachable remote, or one missin
 damaged copy (``verify = true`` in .dvc/config makes DVC check each file's hash, so a damaged copy
 is refused, never checked out).
 
-``python -m tools.remote check`` (``make remote-check``, the pull-request workflow) fails
+``python -m tools.remote check`` (``make check REMOTE=1``, the pull-request workflow) fails
 when an output recorded in dvc.lock is not on the remote, so a result nobody pushed cannot be
 merged. With ``DVC_REMOTE_URL`` set, that URL is checked (as remote ``team``, in .dvc/config.local);
 without it, a default remote that is a directory missing on this machine means no team remote is

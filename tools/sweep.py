@@ -1,6 +1,6 @@
 """Summarise a one-param sweep of experiments as a figure and a CSV.
 
-``python -m tools.sweep --param noise.factor --model denoise`` (``make sweep-plot``) reads
+``python -m tools.sweep --param noise.factor --model denoise`` (``make experiments PLOT=1``) reads
 ``dvc.api.exp_show()``, keeps the baseline and every finished experiment that differs from its
 baseline in ``--param`` alone, and draws the model's PSNR gain and test BCE against the param:
 
