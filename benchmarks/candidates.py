@@ -9,7 +9,8 @@ timed ones:
   TensorFlow (params.yaml has 8);
 - ``one-thread``: TensorFlow capped to one thread (``MNIST_AE_THREADS=1``);
 - ``no-determinism``: ``train.deterministic`` false;
-- ``bfloat16``: ``train.precision`` mixed_bfloat16 (CPUs with AMX or AVX512-BF16 run it natively).
+- ``bfloat16``: ``train.precision`` mixed_bfloat16 (CPUs with AMX or AVX512-BF16 run it natively);
+- ``onednn``: oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=1``), which TensorFlow leaves off on AMD CPUs.
 
     python benchmarks/candidates.py [--models dense conv vae] [--candidates xla spe8] [--epochs 1] [--repeats 2]
 
@@ -30,6 +31,7 @@ CANDIDATES = {
     "one-thread": {"env": {"MNIST_AE_THREADS": "1"}},
     "no-determinism": {"train": {"deterministic": False}},
     "bfloat16": {"train": {"precision": "mixed_bfloat16"}},
+    "onednn": {"env": {"TF_ENABLE_ONEDNN_OPTS": "1"}},
 }
 
 

@@ -1,6 +1,7 @@
 """Smoke runs of the benchmarks on tiny settings: they run and print their tables (timings are not checked)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -87,6 +88,30 @@ def test_candidates_benchmark_times_a_candidate_against_the_baseline(workspace):
               "--epochs", "1", "--repeats", "1")
     for candidate in ("spe8",):
         assert re.search(rf"^dense\s+{candidate}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+", out, flags=re.MULTILINE), out
+
+
+def test_profile_sums_a_real_epoch_by_op_type(workspace, tmp_path):
+    """One epoch of conv under the profiler: its own convolution gradients must be among the ops found."""
+    out_file = tmp_path / "profile.json"
+    printed = run(*workspace, "benchmarks/profile_ops.py", "--models", "conv", "--out", str(out_file))
+    conv = json.loads(out_file.read_text())["models"]["conv"]
+    ops = {op["op"]: op for op in conv["ops"]}
+    assert {"Conv2DBackpropFilter", "Conv2DBackpropInput"} <= set(ops) or \
+        {"_MklNativeConv2DBackpropInput"} <= set(ops), sorted(ops)
+    assert all(op["seconds"] > 0 and op["count"] > 0 for op in conv["ops"])
+    # in seconds, not the trace's picoseconds: ops on the compute threads fit in the epoch on every core
+    assert 0 < sum(op["seconds"] for op in conv["ops"]) <= conv["epoch_seconds"] * os.cpu_count()
+    assert "| conv |" in printed and "by pass: forward" in printed
+
+
+@pytest.mark.parametrize("op_type, expected", [
+    ("Conv2DBackpropFilter", "backward"), ("MaxPoolGrad", "backward"), ("_MklNativeConv2DBackpropInput", "backward"),
+    ("_FusedConv2D", "forward"), ("Tile", "forward"), ("ResourceApplyAdam", "update"),
+    ("AssignAddVariableOp", "update")])
+def test_profile_sorts_op_types_into_passes(op_type, expected):
+    import profile_ops
+
+    assert profile_ops.op_pass(op_type) == expected
 
 
 def test_readme_tables_flag_each_goal_from_the_measurements():

@@ -3,13 +3,13 @@ import math
 
 import pytest
 import yaml
-from conftest import ROOT
 
 from mnist_ae.models import MODELS
 from mnist_ae.catalogue import KEY_METRICS, key_metrics
 from mnist_ae.report import (README_END, README_START, UNCERTAINTY_END, UNCERTAINTY_START, results_table,
                              splice_into_readme)
 
+from conftest import ROOT
 
 
 def test_table_has_a_row_per_model_with_its_numbers():

@@ -44,6 +44,7 @@ PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
 DETERMINISM = Path("benchmarks/determinism.json")
 VERSUS = Path("benchmarks/versus.json")
+PROFILE = Path("benchmarks/profile.json")
 SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
 
 
@@ -159,6 +160,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
     "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
     "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
+    "profile": _benchmark_block("profile_ops", PROFILE),  # docs/performance.md
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
 }
