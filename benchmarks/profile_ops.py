@@ -106,8 +106,8 @@ def markdown(results: dict) -> str:
             lines.append(f"| {model_cells} | `{op['op']}` | {op['pass']} | {op['seconds']:.1f} | "
                          f"{op['seconds'] / total:.0%} | {op['count']:,} |")
         if rest:
-            lines.append(f"|  |  | {len(rest)} other op types | | {sum(op['seconds'] for op in rest):.1f} | "
-                         f"{sum(op['seconds'] for op in rest) / total:.0%} | |")
+            rest_seconds = sum(op["seconds"] for op in rest)
+            lines.append(f"|  |  | {len(rest)} other op types | | {rest_seconds:.1f} | {rest_seconds / total:.0%} | |")
         shares = ", ".join(f"{p} {passes[p] / total:.0%}" for p in ("forward", "backward", "update"))
         lines.append(f"|  |  | by pass: {shares} | | {total:.1f} | 100% | |")
         lines.append(f"|  |  | input pipeline (`tf.data` threads) | | {model['input_pipeline_seconds']:.1f} | | |")

@@ -274,15 +274,22 @@ def test_batch_larger_than_the_training_set(tmp_path, tiny_params, stage, key):
                          tmp_path, before)
 
 
-def test_diverging_training(tmp_path, tiny_params):
-    """A huge learning rate makes the loss NaN: one line naming model, epoch and cause; no model, no logs."""
+def train_dense_at(tmp_path, tiny_params, digits: int, learning_rate: float):
+    """train@dense for 3 epochs on the first ``digits`` sample digits; its result and the folder's listing
+    before it ran."""
     with np.load(SAMPLE) as sample:
-        digits = (sample["x_train"][:64] / 255.0).astype(np.float32)
-    write_splits(tmp_path / "data" / "clean", x=digits)
-    tiny_params["train"].update(learning_rate=1e30, epochs=3, batch_size=16)
+        x = (sample["x_train"][:digits] / 255.0).astype(np.float32)
+    write_splits(tmp_path / "data" / "clean", x=x)
+    tiny_params["train"].update(learning_rate=learning_rate, epochs=3, batch_size=16)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     before = listing(tmp_path)
-    assert_fails_cleanly(run(["train.py", "dense"], tmp_path),
+    return run(["train.py", "dense"], tmp_path), before
+
+
+def test_diverging_training(tmp_path, tiny_params):
+    """A huge learning rate makes the loss NaN: one line naming model, epoch and cause; no model, no logs."""
+    result, before = train_dense_at(tmp_path, tiny_params, digits=64, learning_rate=1e30)
+    assert_fails_cleanly(result,
                          "train@dense: training loss became nan in epoch 1 of 3; training diverged, most likely "
                          "because the learning rate is too high (adam at 1e+30): lower train.learning_rate",
                          tmp_path, before)
@@ -290,13 +297,7 @@ def test_diverging_training(tmp_path, tiny_params):
 
 def test_a_ruined_model_is_not_saved(tmp_path, tiny_params):
     """A huge learning rate can leave the loss finite but the model ruined: that is a failure, not a model."""
-    with np.load(SAMPLE) as sample:
-        digits = (sample["x_train"][:256] / 255.0).astype(np.float32)
-    write_splits(tmp_path / "data" / "clean", x=digits)
-    tiny_params["train"].update(learning_rate=1e6, epochs=3, batch_size=16)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
-    before = listing(tmp_path)
-    result = run(["train.py", "dense"], tmp_path)
+    result, before = train_dense_at(tmp_path, tiny_params, digits=256, learning_rate=1e6)
     assert_fails_cleanly(result, "train@dense: validation loss ", tmp_path, before)
     last = result.stderr.strip().splitlines()[-1]
     assert "nats/pixel after 3 epochs is worse than ln 2 = 0.693, predicting 0.5 for every pixel; most likely " \

@@ -27,6 +27,11 @@ SUMMARY = 'cat report.md >> "$GITHUB_STEP_SUMMARY"'
 POSTING = "cml comment create"
 
 
+def make_dry_run(*args: str) -> str:
+    """What `make -n` would run for ``args`` (a target and its options)."""
+    return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
 def steps():
     return yaml.safe_load(WORKFLOW.read_text())["jobs"]["review"]["steps"]
 
@@ -62,7 +67,7 @@ def test_each_tested_command_is_run_by_the_test_it_names():
             continue
         test_file, module = claim
         assert module in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run {module}"
-        dry_run = subprocess.run(["make", "-n", *command.split()[1:]], cwd=ROOT, capture_output=True, text=True).stdout
+        dry_run = make_dry_run(*command.split()[1:])
         assert f"python -m {module}" in dry_run, f"{command} does not run {module}"
 
 
@@ -100,24 +105,20 @@ def test_ci_runs_the_readme_test_command():
     (["bench", "WHAT=fail-fast"], "python benchmarks/fail_fast.py"),
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
-    dry_run = subprocess.run(["make", "-n", *target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert expansion in dry_run
+    assert expansion in make_dry_run(*target)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_the_options_that_replace_targets_are_off_by_default():
-    def dry_run(*args):
-        return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-
-    assert "--tiny" not in dry_run("quick") and "tools.remote" not in dry_run("check")
-    assert "tools.sweep" not in dry_run("experiments") and "tools.exp_table" not in dry_run("experiments", "PLOT=1")
+    assert "--tiny" not in make_dry_run("quick") and "tools.remote" not in make_dry_run("check")
+    assert "tools.sweep" not in make_dry_run("experiments")
+    assert "tools.exp_table" not in make_dry_run("experiments", "PLOT=1")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
     """The same two steps as the sweep fixture of test_pipeline.py, with threads split by JOBS."""
-    dry_run = subprocess.run(["make", "-n", "sweep", "SET=noise.factor=0.2,0.8", "JOBS=2"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    dry_run = make_dry_run("sweep", "SET=noise.factor=0.2,0.8", "JOBS=2")
     assert "dvc exp run --queue -S 'noise.factor=0.2,0.8'" in dry_run
     assert "MNIST_AE_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) PYTHONPATH=src" in dry_run
     assert "dvc queue start -j 2" in dry_run
