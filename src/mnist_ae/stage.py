@@ -6,6 +6,7 @@ stages' code deps in dvc.yaml leave it out (tests/test_stage_deps.py lists the e
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ THREADS_ENV = "MNIST_AE_THREADS"  # N caps TensorFlow's thread pools, so paralle
 # params keys it read (tests/test_stage_deps.py checks them against dvc.yaml).
 RECORD_ENV = "MNIST_AE_RECORD_DEPS"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_NAMES = [stop.name for stop in STOP_SIGNALS]
+_swallowed_stop: signal.Signals | None = None  # a stop whose KeyboardInterrupt Python could only print
 
 
 def _interrupt(signum, frame) -> None:
@@ -32,6 +35,30 @@ def _interrupt(signum, frame) -> None:
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _deliver_swallowed_stop(unraisable) -> None:
+    """Raise a stop again that Python swallowed; report any other unraisable exception as usual.
+
+    Python runs a signal handler wherever the main thread happens to be. Inside a weakref callback, a
+    ``__del__`` or a garbage-collector callback (importlib's module locks use one), an exception can
+    only be printed, so the stage went on and finished as if nobody had asked it to stop. Here the
+    handler is put back and the signal simulated again, 20 ms later from another thread (from this
+    one it would fire at once, inside the callback again); run_stage also checks for it when main ends.
+    """
+    global _swallowed_stop
+    stop = unraisable.exc_value
+    if not (isinstance(stop, KeyboardInterrupt) and stop.args and stop.args[0] in STOP_NAMES):
+        sys.__unraisablehook__(unraisable)
+        return
+    _swallowed_stop = signal.Signals[stop.args[0]]
+    signal.signal(_swallowed_stop, _interrupt)
+    _thread.start_new_thread(_simulate_later, (_swallowed_stop,))
+
+
+def _simulate_later(signum: int) -> None:
+    time.sleep(0.02)
+    _thread.interrupt_main(signum)
 
 
 def _exit_now(code: int) -> None:
@@ -56,6 +83,7 @@ def handle_stop_signals() -> None:
     """
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
+    sys.unraisablehook = _deliver_swallowed_stop
 
 
 def configure_tensorflow(environ=os.environ) -> None:
@@ -121,6 +149,8 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
     try:
         configure_tensorflow()
         main(sys.argv[1:])
+        if _swallowed_stop is not None:  # it came too late to be simulated again in time
+            _interrupt(_swallowed_stop, None)
         if os.environ.get(RECORD_ENV):
             record_dependencies(Path(os.environ[RECORD_ENV]))
         if log_usage:
