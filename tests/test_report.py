@@ -29,7 +29,10 @@ def test_with_a_seed_spread_each_value_carries_its_sd():
     spread = {"seeds": [1, 2, 3], "metrics": {"dense": {"bce_nats": {"sd": 0.00015}, "psnr_db": {"sd": 0.027}}}}
     table = results_table(metrics, floor_bce=0.0581, spread=spread)
     assert "| `dense` | 0.0921 ± 0.00015 | 20.10 ± 0.027 | 0.880 | 3.50 | 0.900 | 0.950 |" in table
-    assert "± is the standard deviation over 3 seeds" in table
+    assert "± is the standard deviation over 3 seeds; intervals" in table
+    spread["pooled"] = [{"models": ["dense"], "seeds": [1, 2], "commit": "a" * 40, "machine": "Some CPU"}]
+    table = results_table(metrics, floor_bce=0.0581, spread=spread)
+    assert "over 3 seeds, and for `dense` 2 more on Some CPU; intervals" in table
 
 
 def test_docs_show_the_committed_uncertainty_table(committed):

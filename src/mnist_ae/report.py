@@ -73,8 +73,8 @@ def results_table(metrics: dict[str, dict], floor_bce: float, spread: dict | Non
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if spread:
-        lines.append(f"± is the standard deviation over {len(spread.get('seeds', []))} seeds "
-                     "(intervals and anchors against the spread: `docs/uncertainty.md`).")
+        lines.append(f"± is the standard deviation over {len(spread.get('seeds', []))} seeds{pooled_note(spread)}; "
+                     "intervals and anchors against the spread: `docs/uncertainty.md`.")
     lines.append(f"Floor: BCE(x, x) on the test digits = {floor_bce:.4f} nats per pixel (published: 0.0581).")
     return "\n".join(lines) + "\n"
 
@@ -131,10 +131,17 @@ def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
                          + (f"{metric.format(interval[0])} – {metric.format(interval[1])}" if interval else "–")
                          + f" | {seeds_cell} | {anchor} | {verdict} |")
     note = (f"Seeds: {seeds} runs varying `{spread['varied']}` ({', '.join(map(str, sorted(spread['seeds'])))}), "
-            f"measured at commit `{str(spread['commit'])[:7]}`. An anchor is inside when the values that round to it "
+            f"measured at commit `{str(spread['commit'])[:7]}`{pooled_note(spread)}. An anchor is inside when the values "
+            "that round to it "
             f"meet mean ± {SIGMA_MULTIPLE:g} sd." if spread else
             "No seed spread is committed at these params (`make seed-spread` measures it).")
     return "\n".join([*lines, "", note, ""])
+
+
+def pooled_note(spread: dict) -> str:
+    """", and for `deep` 4 more on AMD EPYC" for each batch of runs pooled in from another machine."""
+    return "".join(f", and for {', '.join(f'`{m}`' for m in batch['models'])} {len(batch['seeds'])} more on "
+                   f"{batch['machine']}" for batch in spread.get("pooled", []))
 
 
 # The params a key metric can depend on, so the ones a seed spread must share to apply: not the

@@ -1,9 +1,8 @@
 """Seeded, resumable training of any registered autoencoder.
 
-Each epoch's batch order is drawn from (seed, epoch) alone, and each completed epoch is
-checkpointed (weights, optimizer state, seed-generator state and the dvclive logs so far), so a
-run killed after epoch k and rerun with the same params continues at epoch k + 1 and ends with
-the same weights as a run that never stopped.
+Each epoch's batch order is drawn from (seed, epoch) alone, and each completed epoch is checkpointed
+(weights, optimizer and seed-generator state, the dvclive logs so far), so a run killed after epoch k
+and rerun with the same params continues at epoch k + 1 and ends as if it had never stopped.
 """
 
 from __future__ import annotations
