@@ -1,6 +1,7 @@
 """The plumbing every stage shares: how a stop signal ends it."""
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -38,14 +39,17 @@ SWALLOWED_STOP = textwrap.dedent("""
 """)
 
 
+def run_script(code: str, cwd) -> subprocess.CompletedProcess:
+    """``python -c code`` with the library importable, as a stage script runs."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("busy", [True, False], ids=["work-left", "main-ends-at-once"])
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_stop_swallowed_inside_a_callback_still_ends_the_stage(tmp_path, name, busy):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-c", SWALLOWED_STOP.format(name=name, busy=busy)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
-    number = getattr(__import__("signal"), name).value
-    assert result.returncode == 128 + number, result.stderr
+    result = run_script(SWALLOWED_STOP.format(name=name, busy=busy), tmp_path)
+    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
     assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
                                                   "rerun with dvc repro"]
     assert not (tmp_path / "output.txt").exists()
@@ -64,8 +68,6 @@ def test_other_unraisable_exceptions_are_still_reported(tmp_path):
 
         run_stage(main, log_usage=False)
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = run_script(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Exception ignored in" in result.stderr and "a bug in a finaliser" in result.stderr
