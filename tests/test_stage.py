@@ -71,3 +71,75 @@ def test_other_unraisable_exceptions_are_still_reported(tmp_path):
     result = run_script(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Exception ignored in" in result.stderr and "a bug in a finaliser" in result.stderr
+
+
+# A stop that lands inside Keras' fit waits for the end of a batch: raised at an arbitrary line of
+# TensorFlow's Python layer, it crashed the stage (SIGSEGV, "free(): invalid size") instead of exiting.
+HELD_STOP = textwrap.dedent("""
+    import os, signal, time
+    from pathlib import Path
+    from mnist_ae.stage import run_stage, stops_between_steps
+
+    def main(argv):
+        with stops_between_steps() as held_stop:
+            os.kill(os.getpid(), signal.{name})
+            time.sleep(0.2)  # the handler has run by now, and held the stop
+            Path("reached.txt").write_text("the stop was held")
+            if {batch_end}:
+                held_stop.on_train_batch_end(0)
+                Path("after-batch.txt").write_text("the stop was lost")
+        Path("output.txt").write_text("written after the stop")
+
+    run_stage(main, log_usage=False)
+""")
+
+HELD_DURING_FIT = textwrap.dedent("""
+    import os, signal
+    from pathlib import Path
+    import numpy as np
+    from mnist_ae.stage import run_stage, stops_between_steps
+
+    def main(argv):
+        import keras
+
+        class SignalInFirstBatch(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if batch == 0:
+                    os.kill(os.getpid(), signal.{name})
+
+            def on_train_batch_end(self, batch, logs=None):
+                with open("batches.txt", "a") as done:
+                    done.write(f"{{batch}}\\n")
+
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        x = np.zeros((64, 4), "float32")
+        with stops_between_steps() as held_stop:
+            model.fit(x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[SignalInFirstBatch(), held_stop])
+        Path("output.txt").write_text("trained")
+
+    run_stage(main, log_usage=False)
+""")
+
+
+def assert_stopped_cleanly(result, name, tmp_path):
+    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
+    assert f"error: interrupted by {name}; no output was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "output.txt").exists()
+
+
+@pytest.mark.parametrize("batch_end", [True, False], ids=["at-a-batch-end", "at-the-block-end"])
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_inside_training_waits_for_a_safe_point(tmp_path, name, batch_end):
+    result = run_script(HELD_STOP.format(name=name, batch_end=batch_end), tmp_path)
+    assert_stopped_cleanly(result, name, tmp_path)
+    assert (tmp_path / "reached.txt").exists()
+    assert not (tmp_path / "after-batch.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_keras_fit_stops_at_the_end_of_the_batch_the_signal_came_in(tmp_path, name):
+    result = run_script(HELD_DURING_FIT.format(name=name), tmp_path)
+    assert_stopped_cleanly(result, name, tmp_path)
+    assert (tmp_path / "batches.txt").read_text() == "0\n"

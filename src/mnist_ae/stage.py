@@ -7,6 +7,7 @@ stages' code deps in dvc.yaml leave it out (tests/test_stage_deps.py lists the e
 from __future__ import annotations
 
 import _thread
+import contextlib
 import json
 import logging
 import os
@@ -27,11 +28,17 @@ RECORD_ENV = "MNIST_AE_RECORD_DEPS"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_NAMES = [stop.name for stop in STOP_SIGNALS]
 _swallowed_stop: signal.Signals | None = None  # a stop whose KeyboardInterrupt Python could only print
+_deferring = False  # inside stops_between_steps: a stop waits for the next step's end
+_pending_stop: signal.Signals | None = None
 
 
 def _interrupt(signum, frame) -> None:
     """A stop signal unwinds like Ctrl-C, through every atomic write's cleanup; a second one, while
     that cleanup runs, is ignored rather than cutting it short."""
+    global _pending_stop
+    if _deferring:
+        _pending_stop = signal.Signals(signum)
+        return
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -59,6 +66,41 @@ def _deliver_swallowed_stop(unraisable) -> None:
 def _simulate_later(signum: int) -> None:
     time.sleep(0.02)
     _thread.interrupt_main(signum)
+
+
+def raise_pending_stop() -> None:
+    """Raise a stop that arrived inside stops_between_steps; do nothing if none did."""
+    global _deferring, _pending_stop
+    if _pending_stop is not None:
+        stop, _deferring, _pending_stop = _pending_stop, False, None
+        _interrupt(stop, None)
+
+
+@contextlib.contextmanager
+def stops_between_steps():
+    """Hold a stop signal that arrives inside Keras' fit until the end of a batch or an epoch.
+
+    A KeyboardInterrupt raised at an arbitrary line of TensorFlow's Python layer (while it builds an
+    iterator or runs a step) can leave its C++ state half made; unwinding then crashed the stage with
+    SIGSEGV or glibc's "free(): invalid size" instead of exit 130 or 143. Yields a Keras callback, to
+    be passed to fit last, that raises the held stop at each batch's end (training and validation) and
+    after each epoch's callbacks, so a checkpoint being written is finished first.
+    """
+    import keras
+
+    class RaiseHeldStop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise_pending_stop()
+
+        on_test_batch_end = on_epoch_end = on_train_batch_end
+
+    global _deferring
+    _deferring = True
+    try:
+        yield RaiseHeldStop()
+    finally:
+        _deferring = False
+    raise_pending_stop()  # one that came after the last step; _deferring is off, so it raises
 
 
 def _exit_now(code: int) -> None:

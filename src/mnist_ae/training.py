@@ -25,11 +25,11 @@ from mnist_ae.checkpoints import Checkpoints, SaveCheckpoint
 from mnist_ae.models import ModelParams, as_model_input, build, get_spec, load
 from mnist_ae.models.base import PIXELS
 from mnist_ae.runtime import cpu_flags, progress_verbosity, seed_everything
+from mnist_ae.stage import stops_between_steps
 
 log = logging.getLogger(__name__)
 
-# Keras 3's Adadelta defaults to 0.001, which does not train the notebook's recipe; the
-# notebook relied on Keras 2's default of 1.0.
+# Keras 3's Adadelta defaults to 0.001, which does not train the notebook's recipe (Keras 2's was 1.0).
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "adadelta": 1.0}
 OPTIMIZER_CLASSES = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
 
@@ -78,11 +78,10 @@ def compile_autoencoder(model: keras.Model, params: TrainParams) -> None:
 class EpochBatches(keras.callbacks.Callback):
     """(input, target) batches of one epoch per pass: epoch e's order is drawn from (seed, e) alone.
 
-    ``dataset`` yields exactly one epoch each time Keras iterates it, so ``steps_per_execution``
-    never carries batches across an epoch's end, and a run resumed at epoch e sees the same
-    batches as one that never stopped. As a callback, it learns which epoch is starting and
-    writes that epoch's order into a variable the dataset reads. The last batch of an epoch may
-    be short. When ``targets is inputs`` one copy serves as both.
+    ``dataset`` yields exactly one epoch each time Keras iterates it, so ``steps_per_execution`` never
+    carries batches across an epoch's end, and a run resumed at epoch e sees the same batches as one
+    that never stopped. As a callback, it learns which epoch is starting and writes that epoch's order
+    into a variable the dataset reads. The last batch may be short. If ``targets is inputs``, one copy.
 
     No Python generator feeds it: ``Dataset.from_generator`` makes TensorFlow pin glibc's malloc
     trim threshold, which turns off its adaptive mmap threshold, and every large activation then
@@ -236,9 +235,10 @@ def train_autoencoder(
                  type(strategy).__name__.lstrip("_"), params.precision)
         clock = FitClock()
         try:
-            with Live(dir=str(log_dir), resume=first_epoch > 0, save_dvc_exp=False, dvcyaml=None) as live:
+            live = Live(dir=str(log_dir), resume=first_epoch > 0, save_dvc_exp=False, dvcyaml=None)
+            with live, stops_between_steps() as held_stop:  # last: after the epoch's checkpoint is written
                 stopper = StopOnDivergence(name, params)
-                callbacks = [clock, stopper, DVCLiveCallback(live=live), SaveCheckpoint(checkpoints, log_dir)]
+                callbacks = [clock, stopper, DVCLiveCallback(live=live), SaveCheckpoint(checkpoints, log_dir), held_stop]
                 fit_autoencoder(model, splits["inputs"], splits["targets"], splits["val_inputs"],
                                 splits["val_targets"], params, seed, initial_epoch=first_epoch, callbacks=callbacks)
             stopper.check_learned(get_spec(name).loss_unit)
