@@ -83,7 +83,7 @@ experiments: install  ## table of changed params and key metrics; PLOT=1: MODEL'
 	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table) \
 		$(if $(REV),--rev $(REV))
 
-# WHAT=canonical: dvc repro --force in place (~20 min), the canonical overhead and stage memory;
+# WHAT=canonical: dvc repro --force in place (hours on 2 cores), the canonical overhead and stage memory;
 # WHAT=determinism: seconds per epoch with and without op determinism (needs dvc repro noise);
 # WHAT=fail-fast: how fast each stage rejects a bad param, against importing TensorFlow.
 BENCH_SCRIPT = $(if $(filter canonical,$(WHAT)),bench.py --canonical,$(if $(filter determinism,$(WHAT)),determinism.py,$(if $(filter fail-fast,$(WHAT)),fail_fast.py,bench.py)))

@@ -38,6 +38,11 @@ def pytest_unconfigure(config):
         reporter.write_line(f"NOT TESTED HERE: {reason}", yellow=True, bold=True)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--signal-repeats", type=int, default=1, metavar="N",
+                     help="run each training-interrupt case N times, each stop a little later (a soak)")
+
+
 def pytest_configure(config):
     """Every test and its subprocesses start from the same environment, however the suite is started."""
     for name in list(os.environ):

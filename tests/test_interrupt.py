@@ -36,10 +36,17 @@ def ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def pytest_generate_tests(metafunc):
+    """``--signal-repeats N`` runs each signal case N times (tests/conftest.py), the proof by repetition."""
+    if "repeat" in metafunc.fixturenames:
+        repeats = metafunc.config.getoption("--signal-repeats")
+        metafunc.parametrize("repeat", range(repeats), ids=[f"run{i + 1}of{repeats}" for i in range(repeats)])
+
+
 @pytest.mark.parametrize("sig, parent", [(signal.SIGTERM, None), (signal.SIGINT, None),
                                          (signal.SIGINT, ignore_sigint), (signal.SIGTERM, ignore_sigint)],
                          ids=["SIGTERM", "SIGINT", "SIGINT-from-background-shell", "SIGTERM-from-background-shell"])
-def test_interrupted_training_leaves_no_output(data_ready, sig, parent):
+def test_interrupted_training_leaves_no_output(data_ready, sig, parent, repeat):
     workdir, env = data_ready
     # Independent cases: a stage that failed to stop in an earlier case may have finished its outputs,
     # and each case starts from scratch rather than resuming the previous one's checkpoint.
@@ -55,6 +62,7 @@ def test_interrupted_training_leaves_no_output(data_ready, sig, parent):
                                                       if re.match(r"\d+/\d+ - ", line)], daemon=True)
             reader.start()  # Keras prints one summary line per finished epoch
             assert first_epoch.wait(timeout=300), "no epoch finished within 300 s"
+            time.sleep(repeat % 7 * 0.05)  # repeats land at different points of the second epoch
             stage.send_signal(sig)
             stage.wait(timeout=120)
         finally:
