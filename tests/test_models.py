@@ -94,7 +94,7 @@ def test_kl_matches_a_hand_computation():
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", ["conv", "vae"])
+@pytest.mark.parametrize("name", ["sparse", "conv", "vae"])  # sparse: its L1 penalty joins the loss
 def test_mixed_precision_computes_in_half_precision_and_keeps_the_loss_float32(name, policy, raw_params, sample):
     from dataclasses import replace
 
