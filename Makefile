@@ -45,7 +45,7 @@ push: install  ## after a run: results, run cache and the files its entries name
 quick: install  ## every stage on small settings in a temporary copy; TINY=1: on the shipped sample, no download
 	$(RUN) python -m tools.sandbox $(if $(TINY),--tiny tests/data/mnist_sample.npz)
 
-test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e")
+test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e" -n 2)
 	$(BIN)/pytest -n 2 --dist loadscope
 
 check: install  ## fail if committed results do not match the code and params; REMOTE=1: or are not on the DVC remote
