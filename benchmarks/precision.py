@@ -125,7 +125,8 @@ def markdown(record: dict) -> str:
     machine = record["machine"]
     flags = ", ".join(machine["cpu_flags"]) or "none of AVX2, AVX-512, AMX"
     whole = record["whole_run_seconds"]
-    lines = [f"Commit `{machine['commit'][:7]}` on {machine['date'][:10]}, {machine['cpu']} (family/model "
+    dirty = f", with uncommitted changes to {', '.join(machine['code_changes'])}" if machine["code_changes"] else ""
+    lines = [f"Commit `{machine['commit'][:7]}`{dirty} on {machine['date'][:10]}, {machine['cpu']} (family/model "
              f"{machine['cpu_family_model']}; {flags}), {machine['threads']} threads; {record['epochs']} epochs "
              f"per model, each precision once. σ: the metric's standard deviation over seeds; the shift is "
              f"against the committed float32 results.", "",

@@ -109,3 +109,28 @@ def test_a_keras_model_is_scored_through_the_same_codec(name, raw_params, splits
                              Split(test.x[:50], test.y[:50]), test.x[:50], evaluate, SEED)
     assert {"test", "noisy_test", "probe", "generation"} <= set(metrics)
     assert ("elbo" in metrics) == (name == "vae")
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="known bug: a model trained at train.precision=mixed_bfloat16 gives bfloat16 codes, which "
+                          "scikit-learn's probes reject; the fix (float32 codes in keras_codec) waits for a canonical rerun")
+def test_a_model_trained_in_bfloat16_is_scored_like_any_other(raw_params, splits):
+    import keras
+
+    from mnist_ae.classifier import build_classifier
+    from mnist_ae.config import EvaluateParams, parse_params
+    from mnist_ae.evaluation import evaluate_model
+    from mnist_ae.models import block_of, build
+
+    params = parse_params(raw_params)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build("dense", block_of(params.train, "dense"), SEED)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    train, test = splits
+    evaluate = EvaluateParams(probe_train_size=100, knn_neighbors=3, n_generated=20, confidence_threshold=0.9,
+                              robustness_factors=[0.5])
+    metrics = evaluate_model("dense", model, build_classifier(), Split(train.x[:200], train.y[:200]),
+                             Split(test.x[:50], test.y[:50]), test.x[:50], evaluate, SEED)
+    assert 0.1 < metrics["probe"]["logreg_acc"] <= 1 and np.isfinite(metrics["test"]["bce_nats"])
