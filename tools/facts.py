@@ -174,7 +174,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
                                f"No `{PRECISION}` is committed yet: `python benchmarks/precision.py --run DIR`.\n"),
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
-    "test_times": _test_times_block,  # README.md, docs/testing.md
+    "test_times": _test_times_block,  # README.md
 }
 
 

@@ -6,7 +6,7 @@ In a fresh clone of HEAD in a temporary folder, it runs ``.ci/run`` as CI does (
 ``.venv`` from requirements.lock, then ``make test``), and then, in the same clone, the fast loop
 that the README names. Each is timed from start to end and keeps pytest's last line ("N passed in
 …"); either failing is an error. ``--record`` writes both, with the commit, the date and the CPU,
-and ``make docs`` quotes them in the README and docs/testing.md. Nothing else should share the cores
+and ``make docs`` quotes them in the README. Nothing else should share the cores
 meanwhile.
 """
 
@@ -62,14 +62,15 @@ def measure(workdir: Path) -> dict:
 
 
 def markdown(record: dict) -> str:
-    """The README's and docs/testing.md's lines on how long the tests take here."""
+    """The README's lines on how long the tests take here."""
     run = record["run"]
     lines = []
     for key, label in (("ci", "`.ci/run` (command 2 as CI runs it, the install included)"),
                        ("fast_loop", f"the fast loop, `{shlex.join(FAST_LOOP)}`")):
         minutes = record[key]["seconds"] / 60
         met = "within" if minutes <= GOALS_MINUTES[key] else "over"
-        lines.append(f"- {label}: {minutes:.1f} min ({record[key]['summary'].split(' in ')[0]}; "
+        counts = ", ".join(part for part in record[key]["summary"].split(" in ")[0].split(", ") if "warning" not in part)
+        lines.append(f"- {label}: {minutes:.1f} min ({counts}; "
                      f"{met} the goal of {GOALS_MINUTES[key]:g} min)")
     return "\n".join([*lines, f"\nMeasured by `python -m tools.test_times` at commit `{run['commit'][:7]}` on "
                                f"{run['date'][:10]}, {run['cpu']} (family/model {run['cpu_family_model']}), "
