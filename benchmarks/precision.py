@@ -61,10 +61,16 @@ def run(directory: Path) -> None:
         shutil.copytree(work / "metrics", directory / precision / "metrics", dirs_exist_ok=True)
 
 
+def key_metrics_in(folder: Path) -> dict[str, dict[str, float]]:
+    """{model: {key metric: value}} of every metrics/*.json in ``folder``."""
+    from tools.seed_spread import key_metrics_of
+
+    return key_metrics_of({path.as_posix(): json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))})
+
+
 def read_run(directory: Path, precision: str) -> dict:
     """One run's wall time, stage stats and key metrics, from DIR/<precision>.log and its metrics."""
     from pipeline_runs import stage_stats
-    from tools.seed_spread import key_metrics_of
 
     log = directory / f"{precision}.log"
     if not log.is_file():
@@ -73,20 +79,17 @@ def read_run(directory: Path, precision: str) -> dict:
     wall = WALL_LINE.search(output)
     if not wall:
         sys.exit(f"error: {log}: no wall=SECONDS line; the run did not finish")
-    files = {path.as_posix(): json.loads(path.read_text())
-             for path in sorted((directory / precision / "metrics").glob("*.json"))}
-    return {"wall_seconds": float(wall["seconds"]), "stages": stage_stats(output), "metrics": key_metrics_of(files)}
+    return {"wall_seconds": float(wall["seconds"]), "stages": stage_stats(output),
+            "metrics": key_metrics_in(directory / precision / "metrics")}
 
 
 def summarise(directory: Path) -> dict:
     from mnist_ae.paths import SEED_SPREAD
-    from tools.seed_spread import key_metrics_of
     from tools.verdicts import compare
 
     runs = {precision: read_run(directory, precision) for precision in PRECISIONS}
     epochs = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["epochs"]
-    committed = key_metrics_of({path.as_posix(): json.loads(path.read_text())
-                                for path in sorted((ROOT / "metrics").glob("*.json"))})
+    committed = key_metrics_in(ROOT / "metrics")
     spread = json.loads((ROOT / SEED_SPREAD).read_text())["metrics"]
     fast, slow = runs["mixed_bfloat16"], runs["float32"]
     rerun = set(fast["stages"])
@@ -122,14 +125,13 @@ def markdown(record: dict) -> str:
     """docs/performance.md's table of a recorded float32 / bfloat16 comparison."""
     from mnist_ae.catalogue import BY_NAME
 
+    from tables import provenance
+
     machine = record["machine"]
-    flags = ", ".join(machine["cpu_flags"]) or "none of AVX2, AVX-512, AMX"
     whole = record["whole_run_seconds"]
-    dirty = f", with uncommitted changes to {', '.join(machine['code_changes'])}" if machine["code_changes"] else ""
-    lines = [f"Commit `{machine['commit'][:7]}`{dirty} on {machine['date'][:10]}, {machine['cpu']} (family/model "
-             f"{machine['cpu_family_model']}; {flags}), {machine['threads']} threads; {record['epochs']} epochs "
-             f"per model, each precision once. σ: the metric's standard deviation over seeds; the shift is "
-             f"against the committed float32 results.", "",
+    lines = [f"{machine['cpu']}, {provenance(machine)}; {record['epochs']} epochs per model, each precision once. "
+             f"σ: the metric's standard deviation over seeds; the shift is against the committed float32 results.",
+             "",
              f"Whole `dvc repro`: {whole['float32']:,.0f} s at float32, {whole['mixed_bfloat16']:,.0f} s at "
              f"mixed_bfloat16 (**{record['whole_run_speed_up']:.2f}×**).", "",
              "| model | float32 s / epoch | bfloat16 s / epoch | speed-up | key metric | committed | "

@@ -153,8 +153,6 @@ def _benchmark_block(module: str, source: Path) -> Callable[[Path], str]:
 def _test_times_block(root: Path) -> str:
     from tools import test_times
 
-    if not (root / test_times.RECORD).exists():
-        return f"No `{test_times.RECORD}` is committed yet: `python -m tools.test_times --record {test_times.RECORD}`.\n"
     return test_times.markdown(_json(root, test_times.RECORD)) + "\n"
 
 
@@ -170,8 +168,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
     "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
     "profile": _benchmark_block("profile_ops", PROFILE),  # docs/performance.md
-    "precision": lambda root: (_benchmark_block("precision", PRECISION)(root) if (root / PRECISION).exists() else
-                               f"No `{PRECISION}` is committed yet: `python benchmarks/precision.py --run DIR`.\n"),
+    "precision": _benchmark_block("precision", PRECISION),  # docs/performance.md
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
     "test_times": _test_times_block,  # README.md
