@@ -111,9 +111,6 @@ def test_a_keras_model_is_scored_through_the_same_codec(name, raw_params, splits
     assert ("elbo" in metrics) == (name == "vae")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="known bug: a model trained at train.precision=mixed_bfloat16 gives bfloat16 codes, which "
-                          "scikit-learn's probes reject; the fix (float32 codes in keras_codec) waits for a canonical rerun")
 def test_a_model_trained_in_bfloat16_is_scored_like_any_other(raw_params, splits):
     import keras
 

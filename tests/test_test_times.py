@@ -30,3 +30,32 @@ def test_the_readme_lines_say_whether_each_goal_is_met():
     assert "25.0 min (495 passed, 3 skipped; over the goal of 10 min)" in text
     assert "2.5 min (341 passed; within the goal of 3 min)" in text
     assert "commit `aaaaaaa` on 2026-11-30, Test CPU (family/model 6/207)" in text
+
+
+def test_a_timeline_names_each_workers_modules_and_the_longest_phase(tmp_path):
+    """A real pytest run with --timeline (this conftest's hook), then its summary."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    shutil.copy(ROOT / "tests" / "conftest.py", suite / "conftest.py")
+    (suite / "test_slow.py").write_text("import time\n\ndef test_sleeps():\n    time.sleep(0.6)\n\n"
+                                        "def test_quick():\n    pass\n")
+    timeline = tmp_path / "timeline.jsonl"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+                             "--timeline", str(timeline), str(suite)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    summary = test_times.timeline_summary(timeline).splitlines()
+    assert summary[0].startswith("6 test phases over ")  # setup, call and teardown of two tests
+    assert summary[1].startswith("main: busy ") and "test_slow " in summary[1]
+    longest = summary[3].split()
+    assert float(longest[0]) >= 0.6 and longest[3:] == ["call", "test_slow.py::test_sleeps"]
+
+
+def test_a_missing_timeline_is_an_error_saying_how_to_make_one(tmp_path):
+    with pytest.raises(StudyError, match=r"holds no test phases: run pytest with --timeline .*none\.jsonl"):
+        test_times.timeline_summary(tmp_path / "none.jsonl")

@@ -1,13 +1,16 @@
 """How long the tests take on this machine: CI's whole run and the fast loop (records/test_times.json).
 
     .venv/bin/python -m tools.test_times [--record records/test_times.json]     # tens of minutes
+    .venv/bin/python -m tools.test_times --timeline FILE     # where the time of a `pytest --timeline FILE` went
 
 In a fresh clone of HEAD in a temporary folder, it runs ``.ci/run`` as CI does (``CI=true``: a new
 ``.venv`` from requirements.lock, then ``make test``), and then, in the same clone, the fast loop
 that the README names. Each is timed from start to end and keeps pytest's last line ("N passed in
 …"); either failing is an error. ``--record`` writes both, with the commit, the date and the CPU,
 and ``make docs`` quotes them in the README. Nothing else should share the cores
-meanwhile.
+meanwhile. The CI run also writes its timeline (``pytest --timeline``, see ``tests/conftest.py``),
+and its summary is printed at the end: each worker's busy time, module by module, and the longest
+test phases with the moment each started, which shows what the run waited for.
 """
 
 from __future__ import annotations
@@ -46,16 +49,42 @@ def timed(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict
     return {"command": shlex.join(command), "seconds": round(seconds, 1), "summary": summaries[-1]}
 
 
+def timeline_summary(path: Path, top: int = 15) -> str:
+    """Each worker's busy seconds, by module, and the ``top`` longest phases with their start (s from the first)."""
+    phases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not phases:
+        raise StudyError(f"{path} holds no test phases: run pytest with --timeline {path} first")
+    first = min(phase["start"] for phase in phases)
+    lines = [f"{len(phases)} test phases over {max(phase['stop'] for phase in phases) - first:.0f} s of wall time"]
+    for worker in sorted({phase["worker"] for phase in phases}):
+        modules: dict[str, float] = {}
+        for phase in phases:
+            if phase["worker"] == worker:
+                module = phase["test"].split("::")[0]
+                modules[module] = modules.get(module, 0.0) + phase["stop"] - phase["start"]
+        ranked, busy = sorted(modules.items(), key=lambda item: -item[1]), sum(modules.values())
+        lines.append(f"{worker}: busy {busy:.0f} s; " + ", ".join(
+            f"{Path(module).stem} {seconds:.0f}" for module, seconds in ranked if seconds >= 0.01 * busy))
+    lines.append(f"the {top} longest phases (seconds, started at, worker, phase, test):")
+    for phase in sorted(phases, key=lambda phase: phase["start"] - phase["stop"])[:top]:
+        lines.append(f"{phase['stop'] - phase['start']:8.1f} {phase['start'] - first:8.0f}  {phase['worker']:5} "
+                     f"{phase['phase']:8} {phase['test']}")
+    return "\n".join(lines)
+
+
 def measure(workdir: Path) -> dict:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from timing import provenance
 
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(workdir)], check=True)
+    timeline = workdir.parent / "timeline.jsonl"
     env = {**os.environ, "CI": "true"}
     record = {"run": provenance(workdir)}
     print(f"timing .ci/run in {workdir} (tens of minutes)", flush=True)
-    record["ci"] = timed(["bash", ".ci/run"], workdir, env, workdir.parent / "ci.log")
+    record["ci"] = timed(["bash", ".ci/run"], workdir, {**env, "PYTEST_ADDOPTS": f"--timeline {timeline}"},
+                         workdir.parent / "ci.log")
     print(f".ci/run: {record['ci']['seconds'] / 60:.1f} min; {record['ci']['summary']}", flush=True)
+    print(timeline_summary(timeline), flush=True)
     record["fast_loop"] = timed(FAST_LOOP, workdir, env, workdir.parent / "fast-loop.log")
     print(f"fast loop: {record['fast_loop']['seconds'] / 60:.1f} min; {record['fast_loop']['summary']}")
     return record
@@ -80,7 +109,14 @@ def markdown(record: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--record", type=Path, help=f"also write the times here as JSON (the docs quote {RECORD})")
+    parser.add_argument("--timeline", type=Path, help="only summarise this timeline of a `pytest --timeline` run")
     args = parser.parse_args(argv)
+    if args.timeline:
+        try:
+            print(timeline_summary(args.timeline))
+        except StudyError as exc:
+            sys.exit(f"error: {exc}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="mnist-ae-test-times-") as tmp:
         try:
             record = measure(Path(tmp) / "repo")

@@ -23,7 +23,8 @@ def keras_codec(model: keras.Model) -> Codec:
         codes = encoder.predict(as_model_input(model, images), batch_size=PREDICT_BATCH, verbose=0)
         if isinstance(codes, (list, tuple)):  # a VAE's encoder gives (z_mean, z_log_var): use the mean
             codes = codes[0]
-        return codes.reshape(len(images), -1)
+        # float32 whatever the training precision: scikit-learn's probes reject bfloat16 codes
+        return np.asarray(codes, dtype=np.float32).reshape(len(images), -1)
 
     def decode(codes):
         output = decoder.predict(codes.reshape((-1, *shape)), batch_size=PREDICT_BATCH, verbose=0)
