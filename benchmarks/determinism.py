@@ -52,14 +52,14 @@ def main() -> None:
         print(json.dumps(time_epochs(name, MODES[mode], args.epochs)))
         return
 
-    from timing import cpu_model
+    from timing import cpu_model, provenance
 
     from mnist_ae.config import load_params
     from mnist_ae.files import write_json
 
     names = args.models or list(load_params().train.models)
-    results = {"machine": f"{cpu_model()}, {os.cpu_count()} CPUs", "epochs": args.epochs, "repeats": args.repeats,
-               "models": {}}
+    results = {"machine": f"{cpu_model()}, {os.cpu_count()} CPUs", "run": provenance(Path.cwd()),
+               "epochs": args.epochs, "repeats": args.repeats, "models": {}}
     print(f"{'model':<8} {'deterministic s/epoch':>22} {'default s/epoch':>16} {'overhead':>9}  per-pair overheads")
     for name in names:
         times = {mode: [] for mode in MODES}
@@ -79,8 +79,10 @@ def main() -> None:
 
 def markdown(results: dict) -> str:
     """docs/reproducibility.md's table, from a determinism.json."""
-    lines = [f"Measured on {results['machine']}: the median of {results['epochs']} epochs in each of "
-             f"{results['repeats']} pairs.", "",
+    from tables import provenance
+
+    lines = [f"Measured on {results['machine']}, {provenance(results.get('run'))}: the median of "
+             f"{results['epochs']} epochs in each of {results['repeats']} pairs.", "",
              "| model | deterministic s/epoch | default s/epoch | overhead | per pair |", "|---|---|---|---|---|"]
     for name, m in results["models"].items():
         pairs = ", ".join(f"{p:+.0%}" for p in m["pair_overheads"])

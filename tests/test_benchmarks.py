@@ -76,6 +76,11 @@ def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_
     assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
     results = json.loads(out_file.read_text())
     assert list(results["models"]) == ["dense"] and results["models"]["dense"]["deterministic_s"] > 0
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
+    assert results["run"]["commit"] == head.strip()  # when, where and on which code, as bench.json
+    import determinism
+
+    assert f"commit `{head[:7]}` on {results['run']['date'][:10]}" in determinism.markdown(results)
 
 
 def test_fail_fast_benchmark_times_every_stage(workspace):

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             record = measure(Path(tmp) / "repo")
         except StudyError as exc:
             kept = Path(tempfile.mkdtemp(prefix="mnist-ae-test-times-log-"))
-            for log in Path(tmp).glob("*.log"):
+            for log in [*Path(tmp).glob("*.log"), *Path(tmp).glob("*.jsonl")]:  # the outputs and the timeline
                 log.rename(kept / log.name)
             sys.exit(f"error: {exc}".replace(tmp, str(kept)))
     print(markdown(record))
