@@ -49,8 +49,8 @@ def test_a_timeline_names_each_workers_modules_and_the_longest_phase(tmp_path):
     env = {name: value for name, value in os.environ.items()  # not this run's worker name nor its --timeline
            if name not in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS")}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-                             "--rootdir", str(suite), "--timeline", str(timeline), str(suite)], cwd=ROOT, env=env, capture_output=True,
-                            text=True)
+                             "--rootdir", str(suite), "--timeline", str(timeline), str(suite)],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]
     summary = test_times.timeline_summary(timeline).splitlines()
     assert summary[0].startswith("6 test phases over ")  # setup, call and teardown of two tests

@@ -81,7 +81,7 @@ def measure(workdir: Path) -> dict:
     env = {**os.environ, "CI": "true"}
     record = {"run": provenance(workdir)}
     print(f"timing .ci/run in {workdir} (tens of minutes)", flush=True)
-    record["ci"] = timed(["bash", ".ci/run"], workdir, {**env, "PYTEST_ADDOPTS": f"--timeline {timeline}"},
+    record["ci"] = timed(["bash", ".ci/run"], workdir, {**env, "PYTEST_ADDOPTS": f"--timeline {shlex.quote(str(timeline))}"},
                          workdir.parent / "ci.log")
     print(f".ci/run: {record['ci']['seconds'] / 60:.1f} min; {record['ci']['summary']}", flush=True)
     print(timeline_summary(timeline), flush=True)
