@@ -15,6 +15,7 @@ from conftest import ROOT, SAMPLE
 pytestmark = pytest.mark.e2e
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import determinism  # noqa: E402
 import pipeline_runs  # noqa: E402
 import tables  # noqa: E402
 import timing  # noqa: E402
@@ -78,8 +79,6 @@ def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_
     assert list(results["models"]) == ["dense"] and results["models"]["dense"]["deterministic_s"] > 0
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
     assert results["run"]["commit"] == head.strip()  # when, where and on which code, as bench.json
-    import determinism
-
     assert f"commit `{head[:7]}` on {results['run']['date'][:10]}" in determinism.markdown(results)
 
 
