@@ -20,7 +20,8 @@ help:  ## list the targets
 # The README's install, from the lock: every package pinned with its hashes.
 $(BIN)/dvc: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-compile --require-hashes -r requirements.lock
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null  # the bytecode on every core: pip compiles on one
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
+from mnist_ae.stage import THREADS_ENV, configure_tensorflow
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
 # The caller's settings that would change what a stage or dvc does in a test's subprocess: a local MNIST
@@ -65,6 +67,11 @@ def pytest_configure(config):
     for name in list(os.environ):
         if name in LEAKY_ENV or name.startswith("MNIST_AE_"):
             del os.environ[name]
+    # One TensorFlow thread per process, here and in every stage a test starts: two xdist workers share
+    # the cores, and on the tests' tiny models a second thread per process costs more than it gives
+    # (docs/testing.md). Set before this process first imports TensorFlow.
+    os.environ[THREADS_ENV] = "1"
+    configure_tensorflow(os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mnist_ae.stage import THREADS_ENV
 from tools import dvc_cli
 from tools.sandbox import dvc, sandbox_env
 
@@ -187,6 +188,7 @@ def slurm_array(slurm, tiny_repo, tmp_path_factory):
     base = tmp_path_factory.mktemp("grid-slurm")
     sweep = Sweep(tiny_repo, base, "slurm", [f"train.models.dense.code_size={size}" for size in (4, 12)])
     env = {**slurm, **sandbox_env(ROOT), "MNIST_AE_JOB_DIR": str(base / "jobs"), "MNIST_AE_PYTHON": sys.executable}
+    env.pop(THREADS_ENV)  # the suite's own cap (conftest.py): here the threads must come from Slurm's allocation
     result = subprocess.run(["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={base}/%A_%a.log",
                              "tools/slurm_sweep.sbatch", *sweep.args()], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=1200)
