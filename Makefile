@@ -17,11 +17,12 @@ WHAT ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-# The README's install, from the lock: every package pinned with its hashes.
+# The README's install, from the lock: every package pinned with its hashes. pip compiles the bytecode on
+# one core; compileall does it on all of them.
 $(BIN)/dvc: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile --require-hashes -r requirements.lock
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null  # the bytecode on every core: pip compiles on one
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
