@@ -73,6 +73,39 @@ def test_other_unraisable_exceptions_are_still_reported(tmp_path):
     assert "Exception ignored in" in result.stderr and "a bug in a finaliser" in result.stderr
 
 
+# A stop whose KeyboardInterrupt a library catches and drops (a bare except, or C code clearing the error
+# raised in the Python it calls); the signal is ignored from then on. In CI the figures stage finished so.
+CAUGHT_STOP = textwrap.dedent("""
+    import os, signal, time
+    from mnist_ae.files import atomic_dir, atomic_path
+    from mnist_ae.stage import run_stage
+
+    def main(argv):
+        try:
+            os.kill(os.getpid(), signal.{name})
+            time.sleep(5)
+        except BaseException:
+            pass
+        os.kill(os.getpid(), signal.{name})  # a second signal finds it ignored, as while a stop unwinds
+        {write}
+
+    run_stage(main, log_usage=False)
+""")
+WRITES = {"file": 'with atomic_path("output.txt") as tmp: tmp.write_text("written after the stop")',
+          "folder": 'with atomic_dir("output") as tmp: (tmp / "a.txt").write_text("written after the stop")',
+          "nothing": "pass"}
+
+
+@pytest.mark.parametrize("write", WRITES, ids=list(WRITES))
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_caught_by_a_library_still_ends_the_stage_before_it_writes(tmp_path, name, write):
+    result = run_script(CAUGHT_STOP.format(name=name, write=WRITES[write]), tmp_path)
+    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
+                                                  "rerun with dvc repro"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # A stop that lands inside Keras' fit waits for the end of a batch: raised at an arbitrary line of
 # TensorFlow's Python layer, it crashed the stage (SIGSEGV, "free(): invalid size") instead of exiting.
 HELD_STOP = textwrap.dedent("""

@@ -1,4 +1,4 @@
-"""File helpers: atomic outputs, so a failed stage never leaves a file that looks valid."""
+"""File helpers: atomic outputs, so a failed or stopped stage never leaves a file that looks valid."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from mnist_ae import DataError
+from mnist_ae.stage import raise_if_stopped
 
 
 @contextmanager
@@ -28,6 +29,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         yield tmp
+        raise_if_stopped()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -45,6 +47,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        raise_if_stopped()
         shutil.rmtree(path, ignore_errors=True)
         os.replace(tmp, path)
     finally:

@@ -28,21 +28,34 @@ THREADS_ENV = "MNIST_AE_THREADS"  # N caps TensorFlow's thread pools, so paralle
 RECORD_ENV = "MNIST_AE_RECORD_DEPS"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_NAMES = [stop.name for stop in STOP_SIGNALS]
-_swallowed_stop: signal.Signals | None = None  # a stop whose KeyboardInterrupt Python could only print
 _deferring = False  # inside stops_between_steps: a stop waits for the next step's end
 _pending_stop: signal.Signals | None = None
+_raised_stop: signal.Signals | None = None  # the stop raised as KeyboardInterrupt, kept in case it got lost
 
 
 def _interrupt(signum, frame) -> None:
     """A stop signal unwinds like Ctrl-C, through every atomic write's cleanup; a second one, while
     that cleanup runs, is ignored rather than cutting it short."""
-    global _pending_stop
+    global _pending_stop, _raised_stop
     if _deferring:
         _pending_stop = signal.Signals(signum)
         return
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    _raised_stop = signal.Signals(signum)
+    raise KeyboardInterrupt(_raised_stop.name)
+
+
+def raise_if_stopped() -> None:
+    """Raise again a stop whose KeyboardInterrupt never reached run_stage; do nothing if none did.
+
+    Python runs the handler wherever the main thread is, and code that catches BaseException, or C code
+    that clears any error raised in the Python it calls, can swallow the exception; the signal is ignored
+    from then on, so the stage would finish and write its outputs (seen once in CI, in the figures stage).
+    Every atomic write calls this before it commits, and run_stage when main returns.
+    """
+    if _raised_stop is not None:
+        raise KeyboardInterrupt(_raised_stop.name)
 
 
 def _deliver_swallowed_stop(unraisable) -> None:
@@ -54,14 +67,13 @@ def _deliver_swallowed_stop(unraisable) -> None:
     handler is put back and the signal simulated again, 20 ms later from another thread (from this
     one it would fire at once, inside the callback again); run_stage also checks for it when main ends.
     """
-    global _swallowed_stop
     stop = unraisable.exc_value
     if not (isinstance(stop, KeyboardInterrupt) and stop.args and stop.args[0] in STOP_NAMES):
         sys.__unraisablehook__(unraisable)
         return
-    _swallowed_stop = signal.Signals[stop.args[0]]
-    signal.signal(_swallowed_stop, _interrupt)
-    _thread.start_new_thread(_simulate_later, (_swallowed_stop,))
+    swallowed = signal.Signals[stop.args[0]]
+    signal.signal(swallowed, _interrupt)
+    _thread.start_new_thread(_simulate_later, (swallowed,))
 
 
 def _simulate_later(signum: int) -> None:
@@ -192,8 +204,7 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
     try:
         configure_tensorflow()
         main(sys.argv[1:])
-        if _swallowed_stop is not None:  # it came too late to be simulated again in time
-            _interrupt(_swallowed_stop, None)
+        raise_if_stopped()  # swallowed, or too late to be simulated again in time
         if os.environ.get(RECORD_ENV):
             record_dependencies(Path(os.environ[RECORD_ENV]))
         if log_usage:
