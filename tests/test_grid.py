@@ -86,7 +86,7 @@ def local_jobs(tiny_repo, tmp_path_factory):
     """Three grid points started at once as local processes, one of them bad: the fallback that always runs."""
     sweep = Sweep(tiny_repo, tmp_path_factory.mktemp("grid-local"), "dense",
                   ["train.models.dense.code_size=8", "train.models.dense.code_size=24", BAD_POINT])
-    env = {**sandbox_env(ROOT), "MNIST_AE_THREADS": "1"}
+    env = sandbox_env(ROOT)
     started = [subprocess.Popen(sweep.job(index), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for index in range(3)]
     return sweep, [(job.communicate(timeout=900)[0], job.returncode) for job in started]

@@ -105,7 +105,7 @@ def wait_until(predicate, timeout_s, what):
 def test_dvc_queue_kill_stops_a_queued_training_promptly(data_ready):
     """`dvc queue kill` sends SIGINT; the worker runs detached, started here with SIGINT ignored."""
     workdir, env = data_ready
-    env = {**env, "MNIST_AE_THREADS": "1", "PYTHONPATH": "src"}
+    env = {**env, "PYTHONPATH": "src"}
     dvc(workdir, "exp", "run", "--queue", "-n", "to-kill", "-S", "train.epochs=5000", env=env, capture=True)
     try:
         # Not captured: the worker outlives `dvc queue start` and would hold its pipes open.
@@ -161,7 +161,7 @@ def test_an_interrupted_later_stage_keeps_its_previous_outputs(finished, command
     """Stopped during evaluation or drawing (a second signal arriving during the cleanup), a stage exits
     with 128 + the signal, prints one line and leaves the outputs of the last run exactly as they were."""
     workdir = finished
-    env = sandbox_env(workdir, {"MNIST_AE_THREADS": "1"})
+    env = sandbox_env(workdir)
     before = listing(workdir, outputs)
     with tempfile.TemporaryFile("w+") as errors:
         stage = subprocess.Popen([sys.executable, f"stages/{command[0]}", *command[1:]], cwd=workdir, env=env,

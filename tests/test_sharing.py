@@ -52,7 +52,7 @@ class Team:
 
 
 def env_for(workdir: Path, **extra: str) -> dict[str, str]:
-    return sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE), "MNIST_AE_THREADS": "1", **extra})
+    return sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE), **extra})
 
 
 def dvc(workdir: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
