@@ -106,6 +106,38 @@ def test_a_stop_caught_by_a_library_still_ends_the_stage_before_it_writes(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+# A stop that a library hands on as another exception: a pybind11 extension being imported when the signal
+# came turns the KeyboardInterrupt into "ImportError: initialization failed" (seen here as a traceback, exit 1).
+CONVERTED_STOP = textwrap.dedent("""
+    import os, signal, time
+    from mnist_ae.stage import run_stage
+
+    def main(argv):
+        try:
+            os.kill(os.getpid(), signal.{name})
+            time.sleep(5)
+        except BaseException:
+            raise ImportError("initialization failed")
+
+    run_stage(main, log_usage=False)
+""")
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_a_library_turned_into_another_error_still_ends_as_a_stop(tmp_path, name):
+    result = run_script(CONVERTED_STOP.format(name=name), tmp_path)
+    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
+                                                  "rerun with dvc repro"]
+
+
+def test_an_error_without_a_stop_still_shows_its_traceback(tmp_path):
+    result = run_script(CONVERTED_STOP.replace("os.kill(os.getpid(), signal.{name})", "raise ValueError('a bug')"),
+                        tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" in result.stderr and result.stderr.strip().endswith("ImportError: initialization failed")
+
+
 # A stop that lands inside Keras' fit waits for the end of a batch: raised at an arbitrary line of
 # TensorFlow's Python layer, it crashed the stage (SIGSEGV, "free(): invalid size") instead of exiting.
 HELD_STOP = textwrap.dedent("""

@@ -189,6 +189,18 @@ def model_argument(argv: list[str], description: str | None) -> str:
     return parser.parse_args(argv).model
 
 
+def _stop_behind(exc: BaseException) -> signal.Signals | None:
+    """The stop signal that an exception escaping a stage's main stands for, if any.
+
+    Once a stop was raised, whatever escapes is its doing: a library may hand the KeyboardInterrupt on
+    as another exception (a pybind11 extension being imported raises "ImportError: initialization
+    failed"), which would otherwise end the stop with a traceback and exit 1.
+    """
+    if _raised_stop is not None:
+        return _raised_stop
+    return signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
+
+
 def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None:
     """Run a stage's ``main(argv)``; a StudyError or OSError becomes ``error: ...`` on stderr, exit 1.
 
@@ -214,18 +226,18 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
                            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
             logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start,
                                             peak_kib / 1024)
-    except (StudyError, OSError) as exc:
-        if os.environ.get(DEBUG_ENV):
+    except BaseException as exc:
+        stop = _stop_behind(exc)
+        if stop is not None:
+            print(f"error: interrupted by {stop.name}; no output was written, rerun with dvc repro", file=sys.stderr)
+            _exit_now(128 + stop.value)
+        if not isinstance(exc, (StudyError, OSError)) or os.environ.get(DEBUG_ENV):
             raise
         message = str(exc)
         if isinstance(exc, OSError):  # e.g. an output path that cannot be written; a rename names its target
             message = f"{exc.filename2 or exc.filename or 'a file'}: {exc.strerror or exc}"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt as exc:
-        name = exc.args[0] if exc.args and exc.args[0] in signal.Signals.__members__ else "SIGINT"
-        print(f"error: interrupted by {name}; no output was written, rerun with dvc repro", file=sys.stderr)
-        _exit_now(128 + signal.Signals[name].value)
     # Finalising the interpreter would have the garbage collector walk every TensorFlow object once
     # more, over a second per stage on 2 cores. Everything is written and closed by now.
     gc.freeze()
