@@ -48,10 +48,7 @@ def run_script(code: str, cwd) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("busy", [True, False], ids=["work-left", "main-ends-at-once"])
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_stop_swallowed_inside_a_callback_still_ends_the_stage(tmp_path, name, busy):
-    result = run_script(SWALLOWED_STOP.format(name=name, busy=busy), tmp_path)
-    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
-                                                  "rerun with dvc repro"]
+    assert_ended_by(run_script(SWALLOWED_STOP.format(name=name, busy=busy), tmp_path), name)
     assert not (tmp_path / "output.txt").exists()
 
 
@@ -73,67 +70,57 @@ def test_other_unraisable_exceptions_are_still_reported(tmp_path):
     assert "Exception ignored in" in result.stderr and "a bug in a finaliser" in result.stderr
 
 
-# A stop whose KeyboardInterrupt a library catches and drops (a bare except, or C code clearing the error
-# raised in the Python it calls); the signal is ignored from then on. In CI the figures stage finished so.
-CAUGHT_STOP = textwrap.dedent("""
+# A stop that reaches a library's `except BaseException` while the stage runs it: the library either drops
+# it (a bare except, or C code clearing the error raised in the Python it calls; in CI the figures stage then
+# finished) or hands it on as another exception (a pybind11 extension being imported turns it into
+# "ImportError: initialization failed": a traceback, exit 1).
+STOP_IN_A_LIBRARY = textwrap.dedent("""
     import os, signal, time
     from mnist_ae.files import atomic_dir, atomic_path
     from mnist_ae.stage import run_stage
 
     def main(argv):
         try:
-            os.kill(os.getpid(), signal.{name})
+            {trigger}
             time.sleep(5)
         except BaseException:
-            pass
-        os.kill(os.getpid(), signal.{name})  # a second signal finds it ignored, as while a stop unwinds
-        {write}
+            {library}
+        {then}
 
     run_stage(main, log_usage=False)
 """)
+DROPPED = "os.kill(os.getpid(), signal.{name})  # dropped; a second signal finds it ignored, as while a stop unwinds"
+CONVERTED = 'raise ImportError("initialization failed")'
 WRITES = {"file": 'with atomic_path("output.txt") as tmp: tmp.write_text("written after the stop")',
           "folder": 'with atomic_dir("output") as tmp: (tmp / "a.txt").write_text("written after the stop")',
           "nothing": "pass"}
 
 
-@pytest.mark.parametrize("write", WRITES, ids=list(WRITES))
-@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
-def test_a_stop_caught_by_a_library_still_ends_the_stage_before_it_writes(tmp_path, name, write):
-    result = run_script(CAUGHT_STOP.format(name=name, write=WRITES[write]), tmp_path)
+def stop_in_a_library(name: str, library: str, then: str = "pass", trigger: str = "os.kill(os.getpid(), signal.{name})"):
+    return STOP_IN_A_LIBRARY.format(trigger=trigger, library=library, then=then).replace("{name}", name)
+
+
+def assert_ended_by(result: subprocess.CompletedProcess, name: str) -> None:
     assert result.returncode == 128 + signal.Signals[name].value, result.stderr
     assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
                                                   "rerun with dvc repro"]
+
+
+@pytest.mark.parametrize("write", WRITES, ids=list(WRITES))
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_caught_by_a_library_still_ends_the_stage_before_it_writes(tmp_path, name, write):
+    result = run_script(stop_in_a_library(name, DROPPED, WRITES[write]), tmp_path)
+    assert_ended_by(result, name)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-# A stop that a library hands on as another exception: a pybind11 extension being imported when the signal
-# came turns the KeyboardInterrupt into "ImportError: initialization failed" (seen here as a traceback, exit 1).
-CONVERTED_STOP = textwrap.dedent("""
-    import os, signal, time
-    from mnist_ae.stage import run_stage
-
-    def main(argv):
-        try:
-            os.kill(os.getpid(), signal.{name})
-            time.sleep(5)
-        except BaseException:
-            raise ImportError("initialization failed")
-
-    run_stage(main, log_usage=False)
-""")
 
 
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_stop_a_library_turned_into_another_error_still_ends_as_a_stop(tmp_path, name):
-    result = run_script(CONVERTED_STOP.format(name=name), tmp_path)
-    assert result.returncode == 128 + signal.Signals[name].value, result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: interrupted by {name}; no output was written, "
-                                                  "rerun with dvc repro"]
+    assert_ended_by(run_script(stop_in_a_library(name, CONVERTED), tmp_path), name)
 
 
 def test_an_error_without_a_stop_still_shows_its_traceback(tmp_path):
-    result = run_script(CONVERTED_STOP.replace("os.kill(os.getpid(), signal.{name})", "raise ValueError('a bug')"),
-                        tmp_path)
+    result = run_script(stop_in_a_library("SIGINT", CONVERTED, trigger="raise ValueError('a bug')"), tmp_path)
     assert result.returncode == 1, result.stderr
     assert "Traceback" in result.stderr and result.stderr.strip().endswith("ImportError: initialization failed")
 
