@@ -141,3 +141,20 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
     assert ("The canonical run (section 6): test, commit `0123456` on 2026-11-29, CPU family/model 6/143 "
             "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
 
+
+
+def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
+    import versus
+
+    def side(seconds):
+        return {"seconds_per_epoch": seconds, "user_s": 1.0, "sys_s": 0.1, "minor_faults": 10.0}
+
+    record = {"machine": {"commit": "1111111aaaa", "date": "2026-11-30T00:00:00+00:00", "cpu": "Some CPU",
+                          "cpu_family_model": "6/207", "cpu_flags": ["avx2"], "threads": 2},
+              "against": "2222222bbbb", "epochs": 2, "repeats": 2,
+              "models": {"dense": {"against": side(3.0), "this": side(1.0), "speed_up": 3.0, "pairs": [3.0, 3.0]},
+                         "conv": {"against": side(27.0), "this": side(19.0), "speed_up": 1.42, "pairs": [1.4, 1.44]}}}
+    table = versus.markdown(record)
+    # (3 + 27) / (1 + 19): weighted by each model's epoch time, not the mean of the two speed-ups (2.21)
+    assert "One epoch of each model above, summed: 30.0 s at `2222222`, 20.0 s at `1111111` (**1.50×**)" in table
+    assert "| conv | `1111111` | 19.0 | 1.0 | 0.1 | 10 | **1.42** (1.40, 1.44) |" in table

@@ -44,6 +44,7 @@ PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
 DETERMINISM = Path("benchmarks/determinism.json")
 VERSUS = Path("benchmarks/versus.json")
+VERSUS_START = Path("benchmarks/versus_start.json")  # against the code before the speed work of issue 21
 PROFILE = Path("benchmarks/profile.json")
 PRECISION = Path("benchmarks/precision.json")
 SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
@@ -167,6 +168,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
     "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
     "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
+    "versus_start": _benchmark_block("versus", VERSUS_START),  # docs/performance.md
     "profile": _benchmark_block("profile_ops", PROFILE),  # docs/performance.md
     "precision": _benchmark_block("precision", PRECISION),  # docs/performance.md
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
