@@ -96,6 +96,9 @@ class EpochBatches(keras.callbacks.Callback):
         targets_tensor = inputs_tensor if targets is inputs else tf.constant(targets)
         self.order = tf.Variable(self.epoch_order(first_epoch), trainable=False, name="epoch_order")
 
+        # Plain tracing, no AutoGraph: its converted copy lives in a temporary file that only a normal
+        # interpreter exit deletes, and a stopped stage leaves with os._exit (mnist_ae.stage).
+        @tf.autograph.experimental.do_not_convert
         def batch(step):
             index = self.order[step * batch_size : tf.minimum((step + 1) * batch_size, self.n)]
             return tf.gather(inputs_tensor, index), tf.gather(targets_tensor, index)
