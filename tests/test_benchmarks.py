@@ -142,7 +142,6 @@ def test_readme_tables_flag_each_goal_from_the_measurements():
             "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
 
 
-
 def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
     import versus
 
