@@ -79,7 +79,8 @@ def markdown(record: dict) -> str:
                          f"{row['sys_s']:.1f} | {row['minor_faults']:,.0f} | {speed_up} |")
     totals = {side: sum(figures[side]["seconds_per_epoch"] for figures in record["models"].values())
               for side in ("against", "this")}
-    lines += ["", f"One epoch of each model above ({', '.join(record['models'])}), summed: {totals['against']:.1f} s at `{record['against'][:7]}`, "
+    lines += ["", f"One epoch of each model above ({', '.join(record['models'])}), summed: "
+              f"{totals['against']:.1f} s at `{record['against'][:7]}`, "
               f"{totals['this']:.1f} s at `{machine['commit'][:7]}` (**{totals['against'] / totals['this']:.2f}×**). "
               "Every model trains the same number of epochs, so with all of them listed this is the speed-up "
               "of the canonical run's training."]

@@ -155,5 +155,6 @@ def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
                          "conv": {"against": side(27.0), "this": side(19.0), "speed_up": 1.42, "pairs": [1.4, 1.44]}}}
     table = versus.markdown(record)
     # (3 + 27) / (1 + 19): weighted by each model's epoch time, not the mean of the two speed-ups (2.21)
-    assert "One epoch of each model above (dense, conv), summed: 30.0 s at `2222222`, 20.0 s at `1111111` (**1.50×**)" in table
+    assert ("One epoch of each model above (dense, conv), summed: 30.0 s at `2222222`, 20.0 s at `1111111` "
+            "(**1.50×**)") in table
     assert "| conv | `1111111` | 19.0 | 1.0 | 0.1 | 10 | **1.42** (1.40, 1.44) |" in table

@@ -89,14 +89,15 @@ STOP_IN_A_LIBRARY = textwrap.dedent("""
 
     run_stage(main, log_usage=False)
 """)
-DROPPED = "os.kill(os.getpid(), signal.{name})  # dropped; a second signal finds it ignored, as while a stop unwinds"
+SIGNAL_ITSELF = "os.kill(os.getpid(), signal.{name})"
+DROPPED = SIGNAL_ITSELF + "  # dropped; a second signal finds it ignored, as while a stop unwinds"
 CONVERTED = 'raise ImportError("initialization failed")'
 WRITES = {"file": 'with atomic_path("output.txt") as tmp: tmp.write_text("written after the stop")',
           "folder": 'with atomic_dir("output") as tmp: (tmp / "a.txt").write_text("written after the stop")',
           "nothing": "pass"}
 
 
-def stop_in_a_library(name: str, library: str, then: str = "pass", trigger: str = "os.kill(os.getpid(), signal.{name})"):
+def stop_in_a_library(name: str, library: str, then: str = "pass", trigger: str = SIGNAL_ITSELF) -> str:
     return STOP_IN_A_LIBRARY.format(trigger=trigger, library=library, then=then).replace("{name}", name)
 
 
