@@ -12,7 +12,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 WHAT ?=
-.PHONY: help install lock seed-spread repro pull push quick test check docs review sweep experiments bench
+.PHONY: help install lock seed-spread repro pull push quick test check docs review sweep slurm-sweep experiments bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -71,19 +71,39 @@ sweep: install  ## queue SET (e.g. noise.factor=0.1,0.3) and start JOBS workers 
 		dvc queue start -j $(JOBS)
 	@echo "follow with: dvc queue status; then make experiments PLOT=1 PARAM=... MODEL=..."
 
+# A grid file swept by Slurm (one array task per line) or the CI matrix (.github/workflows/sweep.yml).
+# TIME, MEM and CPUS are each point's Slurm requests; SBATCH adds options (--partition=..., --wait).
+GRID ?= grids/noise.grid
+REPO ?= $(shell git remote get-url origin 2>/dev/null)
+COMMIT ?= $(shell git rev-parse HEAD)
+DVC_REMOTE ?=
+TIME ?= 02:00:00
+MEM ?= 8G
+CPUS ?= 2
+SBATCH ?=
+slurm-sweep: install  ## submit GRID as a Slurm job array (REPO, DVC_REMOTE; per point TIME, MEM, CPUS)
+	$(if $(DVC_REMOTE),,$(error DVC_REMOTE=: the DVC remote every node reaches (docs/scaling.md)))
+	sbatch --array=$$($(BIN)/python -m tools.grid_job --array $(GRID)) --time=$(TIME) --mem=$(MEM) \
+		--cpus-per-task=$(CPUS) $(SBATCH) tools/slurm_sweep.sbatch '$(REPO)' $(COMMIT) '$(DVC_REMOTE)' $(GRID)
+	@echo "when it ends: make experiments GRID=$(GRID) STATUS=sweeps/$(basename $(notdir $(GRID)))-status"
+
 SEEDS ?= 43,44,45
 POOL ?=
 comma := ,
 # One worker with the default thread count, as the committed run used: the spread is then the seed's alone.
 # POOL=deep (on another CPU): only those models' stages run, and their runs join the committed spread.
+# POOL=vae ADD=1: only the key metrics the committed spread lacks are added, from these runs alone.
 seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write records/seed_spread.json
 	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)' $(foreach model,$(subst $(comma), ,$(POOL)),evaluate@$(model))
 	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
-	$(RUN) python -m tools.seed_spread --wait $(if $(POOL),--models $(POOL) --pool-into records/seed_spread.json)
+	$(RUN) python -m tools.seed_spread --wait $(if $(POOL),--models $(POOL) $(if $(ADD),--add-into,--pool-into) records/seed_spread.json)
 
-experiments: install  ## table of changed params and key metrics; PLOT=1: MODEL's metrics against PARAM (REV: of REV)
-	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table) \
-		$(if $(REV),--rev $(REV))
+# The sweep report lists every point as finished, failed (with its log's last lines) or never reported: of
+# the local queue by default, of a Slurm or CI sweep with GRID and STATUS (its jobs' status folder).
+STATUS ?=
+experiments: install  ## table of changed params and key metrics, then the sweep report; MD=1 markdown; PLOT=1: MODEL's metrics against PARAM (REV: of REV)
+	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table \
+		$(if $(STATUS),--grid $(GRID) --status $(STATUS)) $(if $(MD),--md)) $(if $(REV),--rev $(REV))
 
 # WHAT=canonical: dvc repro --force in place (hours on 2 cores), the canonical overhead and stage memory;
 # WHAT=determinism: seconds per epoch with and without op determinism (needs dvc repro noise);

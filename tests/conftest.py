@@ -22,11 +22,23 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
 # The caller's settings that would change what a stage or dvc does in a test's subprocess: a local MNIST
 # file, the project's own switches (threads, debug, dependency records) and proxies.
-LEAKY_ENV = ("MNIST_NPZ", "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+# a team's remote and its credentials (a test that wants them sets its own).
+LEAKY_ENV = ("MNIST_NPZ", "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+             "DVC_REMOTE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+             "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
 
 
 # Skips that mean a real part (a browser, a server) was missing, so its tests did not run at all.
-REAL_PARTS = ("Chromium", "sshd", "Slurm")
+REAL_PARTS = ("Chromium", "sshd", "Slurm", "S3 server", "git")
+
+
+def real_part_missing(part: str, reason: str) -> None:
+    """A real part (a browser, a server, git) cannot run here: a skip that says why, or, under CI=true,
+    where every real part must run, a failure naming it."""
+    assert part in REAL_PARTS, part
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{part} could not run, and under CI=true every real part must: {reason}", pytrace=False)
+    pytest.skip(f"{part}: {reason}")
 
 
 def pytest_unconfigure(config):
@@ -109,7 +121,7 @@ def committed(tmp_path_factory) -> Path:
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True,
                        capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"the committed tree cannot be read through git here: {exc}")
+        real_part_missing("git", f"the committed tree cannot be read through git here: {exc}")
     return clone
 
 

@@ -60,16 +60,19 @@ def test_the_floor_is_below_every_reconstruction_and_the_mean_image_is_poor(spli
     assert pca["probe"]["knn_acc"] > 0.6 and pca["probe"]["logreg_acc"] > 0.6  # PCA codes carry the digit
 
 
-def test_classifier_learns_the_sample_and_scores_it():
+def test_the_classifier_is_a_softmax_and_accuracy_counts_the_labels_it_matches(sample):
     from mnist_ae.classifier import accuracy, build_classifier
 
     model = build_classifier()
     assert model.output_shape == (None, 10)
-    rng = np.random.default_rng(0)
-    blank = Split(np.zeros((20, 28, 28), np.float32), rng.integers(0, 10, 20))
-    probabilities = model.predict(blank.x[..., None], verbose=0)
+    digits = (sample["x_test"][:40] / 255.0).astype(np.float32)
+    probabilities = model.predict(digits[..., None], verbose=0)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)  # a softmax over ten digits
-    assert 0 <= accuracy(model, blank) <= 1
+    predicted = probabilities.argmax(axis=1)
+    assert accuracy(model, Split(digits, predicted)) == 1.0  # every label the one it predicts
+    assert accuracy(model, Split(digits, (predicted + 1) % 10)) == 0.0  # none of them
+    half = np.where(np.arange(40) % 2 == 0, predicted, (predicted + 1) % 10)
+    assert accuracy(model, Split(digits, half)) == 0.5
 
 
 def test_a_trained_classifier_beats_chance_on_the_sample(splits):

@@ -58,3 +58,38 @@ def test_the_committed_canonical_benchmark_ran_on_the_current_pipeline_code():
     assert not changed and run["code_changes"] == [], (
         f"the canonical benchmark ran on {run['commit'][:7]}; the pipeline's code has changed since "
         f"({', '.join(changed or run['code_changes'])}): rerun make bench WHAT=canonical")
+
+
+# Each command of docs/sharing.md's "For teams" walk-through, the test file that runs it, and what in
+# that file runs it (make targets: the module test_workflow.py checks they expand to).
+TEAM_COMMANDS = {
+    "dvc remote add -d team s3://": ("test_sharing.py", '"remote", "add", "--local", "--default", "team", S3_URL'),
+    "make push": ("test_sharing.py", 'remote_tool(alice, "push", **s3["env"])'),
+    "make pull": ("test_sharing.py", 'remote_tool(lena, "pull", **s3["env"])'),
+    "dvc exp run --pull -S": ("test_sharing.py", '"exp", "run", "--pull", "-S", override, **s3["env"]'),
+    "make check REMOTE=1": ("test_sharing.py", '"Every output in dvc.lock is on the team\'s DVC remote"'),
+    "make review BASE=origin/main FAIL_ON_WORSE=1": ("test_pipeline.py", '"--fail-on-worse"'),
+    "make slurm-sweep GRID=": ("test_grid.py", '"slurm-sweep", f"GRID={sweep.grid}"'),
+    "dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
+    "make experiments GRID=": ("test_grid.py", '"tools.exp_table", "--grid"'),
+}
+
+
+def test_every_command_of_the_team_walk_through_is_one_the_tests_run():
+    import re
+
+    section = (ROOT / "docs" / "sharing.md").read_text().split("## For teams", 1)[1]
+    commands = [line.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+                for line in block.splitlines() if line.strip()]
+    assert len(commands) == len(TEAM_COMMANDS), commands
+    for command in commands:
+        known = [prefix for prefix in TEAM_COMMANDS if command.startswith(prefix)]
+        assert known, f"docs/sharing.md's For teams runs an untested command: {command}"
+        test_file, marker = TEAM_COMMANDS[known[0]]
+        assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"
+
+
+def test_the_scaling_page_quotes_the_jobs_log_tail():
+    from tools.grid_job import LOG_TAIL
+
+    assert f"the last {LOG_TAIL} lines of its log" in (ROOT / "docs" / "scaling.md").read_text()

@@ -21,7 +21,7 @@ from mnist_ae.stage import THREADS_ENV
 from tools import dvc_cli
 from tools.sandbox import dvc, sandbox_env
 
-from conftest import ROOT, free_port, git
+from conftest import ROOT, free_port, git, real_part_missing
 
 pytestmark = pytest.mark.e2e
 
@@ -48,10 +48,25 @@ class Sweep:
     def args(self) -> list[str]:
         return [str(self.origin), self.commit, str(self.store), str(self.grid)]
 
+    @property
+    def status(self) -> Path:
+        return self.base / "status"
+
     def job(self, index: int) -> list[str]:
         return [sys.executable, "-m", "tools.grid_job", "--repo", str(self.origin), "--commit", self.commit,
                 "--dvc-remote", str(self.store), "--grid", str(self.grid), "--index", str(index),
-                "--workdir", str(self.base / "jobs")]
+                "--workdir", str(self.base / "jobs"), "--status", str(self.status)]
+
+    def report(self) -> str:
+        """`make experiments GRID=... STATUS=...` in a fresh clone: the table, then the sweep report."""
+        reporter = self.base / "reporter"
+        if not reporter.exists():
+            git(None, "clone", "--quiet", str(self.origin), str(reporter))
+        result = subprocess.run([sys.executable, "-m", "tools.exp_table", "--grid", str(self.grid), "--status",
+                                 str(self.status)], cwd=reporter, env=sandbox_env(reporter), capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("Sweep report", 1)[1]
 
     def collect(self, names: list[str]) -> dict[str, int]:
         """Pull the named experiments into a fresh clone; each has its metrics and its model, byte for byte.
@@ -89,7 +104,10 @@ def local_jobs(tiny_repo, tmp_path_factory):
     env = sandbox_env(ROOT)
     started = [subprocess.Popen(sweep.job(index), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for index in range(3)]
-    return sweep, [(job.communicate(timeout=900)[0], job.returncode) for job in started]
+    finished = [(job.communicate(timeout=900)[0], job.returncode) for job in started]
+    again = subprocess.run(sweep.job(0), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=900)  # the same point of the same grid at the same commit
+    return sweep, [*finished, (again.stdout, again.returncode)]
 
 
 def test_each_good_point_runs_and_pushes_its_experiment(local_jobs):
@@ -109,6 +127,22 @@ def test_a_bad_point_fails_with_one_line_naming_it(local_jobs):
                         rf"\(`{re.escape(dvc_cli.executable())} exp run --pull --name dense-2 -S {BAD_POINT}` "
                         r"exited with \d+; its output is above\)", last), log[-3000:]
     assert "train.models.dense.code_size must be >= 1, got 0" in log
+
+
+def test_the_same_grid_runs_again_at_the_same_commit_and_replaces_its_point(local_jobs):
+    sweep, finished = local_jobs
+    log, code = finished[3]
+    assert code == 0, log[-3000:]
+    assert "exp remove dense-0" in log and "grid point dense-0: pushed to" in log  # the reused clone's run went
+    assert "Running stage 'train@dense'" not in log  # the run cache had the point already
+    assert json.loads((sweep.status / "dense-0.json").read_text())["state"] == "finished"
+
+
+def test_the_jobs_folder_is_private_and_the_clone_keeps_no_credentials(local_jobs):
+    sweep, _ = local_jobs
+    jobs = sweep.base / "jobs"
+    assert jobs.stat().st_mode & 0o777 == 0o700 and jobs.stat().st_uid == os.getuid()
+    assert git(jobs / "dense-0", "remote", "get-url", "origin").strip() == str(sweep.origin)
 
 
 def test_a_collector_pulls_every_good_point_with_its_metrics_and_models(local_jobs):
@@ -139,7 +173,7 @@ ReturnToService=2
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 SwitchType=switch/none
-NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=2000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -151,7 +185,7 @@ def slurm(tmp_path_factory):
     missing = [tool for tool in ("slurmctld", "slurmd", "sbatch", "sinfo") if shutil.which(tool) is None
                and not Path("/usr/sbin", tool).exists()]
     if missing:
-        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing; .ci/run installs slurm-wlm as root)")
+        real_part_missing("Slurm", f"not installed ({', '.join(missing)} missing; .ci/run installs slurm-wlm as root)")
     conf_dir = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool"):
         (conf_dir / sub).mkdir()
@@ -170,7 +204,7 @@ def slurm(tmp_path_factory):
         if state != "idle":
             logs = " | ".join((conf_dir / log).read_text().strip().splitlines()[-1]
                               for log in ("slurmctld.log", "slurmd.log") if (conf_dir / log).is_file())
-            pytest.skip(f"the Slurm daemons did not start (node state {state or 'unknown'!r}): {logs}")
+            real_part_missing("Slurm", f"the daemons did not start (node state {state or 'unknown'!r}): {logs}")
         yield env
     finally:
         for daemon in daemons:
@@ -184,29 +218,44 @@ def slurm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slurm_array(slurm, tiny_repo, tmp_path_factory):
-    """`sbatch --array=0-1 tools/slurm_sweep.sbatch …`, one CPU per task, waited for."""
+    """`make slurm-sweep` over three points, one bad, one CPU and 500 MB per task, waited for."""
     base = tmp_path_factory.mktemp("grid-slurm")
-    sweep = Sweep(tiny_repo, base, "slurm", [f"train.models.dense.code_size={size}" for size in (4, 12)])
-    env = {**slurm, **sandbox_env(ROOT), "MNIST_AE_JOB_DIR": str(base / "jobs"), "MNIST_AE_PYTHON": sys.executable}
+    sweep = Sweep(tiny_repo, base, "slurm", [f"train.models.dense.code_size={size}" for size in (4, 12)] + [BAD_POINT])
+    env = {**slurm, **sandbox_env(ROOT), "MNIST_AE_JOB_DIR": str(base / "jobs"), "MNIST_AE_PYTHON": sys.executable,
+           "MNIST_AE_STATUS_DIR": str(sweep.status)}
     env.pop(THREADS_ENV)  # the suite's own cap (conftest.py): here the threads must come from Slurm's allocation
-    result = subprocess.run(["sbatch", "--wait", "--array=0-1", "--cpus-per-task=1", f"--output={base}/%A_%a.log",
-                             "tools/slurm_sweep.sbatch", *sweep.args()], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=1200)
+    result = subprocess.run(["make", "--no-print-directory", "slurm-sweep", f"GRID={sweep.grid}",
+                             f"REPO={sweep.origin}", f"COMMIT={sweep.commit}", f"DVC_REMOTE={sweep.store}",
+                             "TIME=00:20:00", "MEM=500M", "CPUS=1", f"SBATCH=--wait --output={base}/%A_%a.log"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     logs = {int(path.stem.rsplit("_", 1)[1]): path.read_text() for path in base.glob("*_*.log")}
     return sweep, result, logs
 
 
 def test_a_slurm_array_runs_every_point_with_its_allocated_threads(slurm_array):
     _, result, logs = slurm_array
-    assert result.returncode == 0, result.stderr + "".join(log[-2000:] for log in logs.values())
-    assert sorted(logs) == [0, 1]
-    for index, log in logs.items():
+    assert sorted(logs) == [0, 1, 2], result.stderr
+    for index in (0, 1):
+        log = logs[index]
         assert f"grid point slurm-{index}: pushed to" in log, log[-3000:]
         assert f"grid point slurm-{index}: train.models.dense.code_size=" in log
-        assert ", 1 TensorFlow thread(s)" in log  # from Slurm's allocation, --cpus-per-task=1
+        assert ", 1 TensorFlow thread(s)" in log  # from Slurm's allocation, make slurm-sweep CPUS=1
+    assert result.returncode != 0  # sbatch --wait: one task failed
+    assert "error: grid point slurm-2" in logs[2]
+
+
+def test_the_sweep_report_names_the_failed_array_task_with_its_last_log_lines(slurm_array):
+    sweep, _, _ = slurm_array
+    report = sweep.report()
+    lines = report.splitlines()
+    assert lines[0].endswith("slurm.grid): 3 point(s): 1 failed, 2 finished"), report
+    assert lines[2].startswith(f"- failed: slurm-2 ({BAD_POINT}); grid point slurm-2 ({BAD_POINT}): the experiment "
+                               f"failed"), report
+    assert any("train.models.dense.code_size must be >= 1, got 0" in line for line in lines[3:-2]), report
+    assert lines[-2:] == ["- finished: slurm-0 (train.models.dense.code_size=4)",
+                          "- finished: slurm-1 (train.models.dense.code_size=12)"]
 
 
 def test_a_collector_pulls_the_slurm_sweep(slurm_array):
-    sweep, result, _ = slurm_array
-    assert result.returncode == 0
+    sweep, _, _ = slurm_array
     assert sweep.collect(["slurm-0", "slurm-1"]) == {"slurm-0": 4, "slurm-1": 12}

@@ -268,6 +268,7 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     named = [row for row in rows if row[0] and row[0] not in ("workspace", "master", "main")
              and (state is None or row[state] != "Failed")]  # a failed run has no metrics
     gains = [float(row[gain]) for row in named]
+    assert len(set(gains)) >= 2, f"nothing to rank: {named}"  # low-noise's gain differs from the baseline's
     assert gains == sorted(gains, reverse=True), "--sort-by denoise.gain_db --sort-order desc"
     best = named[0][0]
     dvc(workdir, "exp", "branch", best, "best-noise", env=env, capture=True)
@@ -280,15 +281,20 @@ def review(experiments, low_noise, tmp_path_factory):
     experiments' repository, so the commit does not move the HEAD whose experiments the sweep lists."""
     workdir = copy_of_repo(experiments[0], tmp_path_factory, "review")
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
-    dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
-    # A seed spread measured at the base's params (made up: the verdicts must use its sd).
-    params = flatten(yaml.safe_load(git(workdir, "show", "HEAD~1:params.yaml")))
+    # The base: a seed spread measured at its params (made up: the verdicts must use its sd). The gate reads
+    # σ from the base's record, so it is committed there, before the change under review.
+    params = flatten(yaml.safe_load(git(workdir, "show", "HEAD:params.yaml")))
     spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
               "params": {key: value for key, value in params.items() if key != "base.seed"},
               "metrics": {"denoise": {"gain_db": {"sd": SPREAD_SD["gain_db"]},
                                       "bce_nats": {"sd": SPREAD_SD["bce_nats"]}}}}
     (workdir / "records" / "seed_spread.json").write_text(json.dumps(spread))
     dvc(workdir, "repro", "report", env=env, capture=True)  # the report stage reads the spread
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "a seed spread at these params")
+    dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)
+    (workdir / "records" / "seed_spread.json").write_text(json.dumps(spread))  # as committed, whatever apply did
+    dvc(workdir, "repro", "report", env=env, capture=True)
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "noise factor 0.3")
     run_module(workdir, env, "tools.review", "--base", "HEAD~1", "--out", "report.md")
@@ -328,13 +334,22 @@ def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, tm
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     worse = sorted(name for name, verdict in rows.items() if verdict == "**worse**")
     assert rows["denoise.gain_db"].endswith(", at a new noise factor")  # never a regression here
+    # Fails closed: a changed metric the base's spread has no σ for cannot pass (the made-up spread has none
+    # for denoise.psnr_db); one measured at a new noise factor compares other digits and is left out.
+    unjudged = sorted(name for name, verdict in rows.items() if verdict == "changed, no seed spread")
+    assert "denoise.psnr_db" in unjudged
     result = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD~1", "--out", str(tmp_path / "gate.md"),
                              "--fail-on-worse"], cwd=workdir, env=env, capture_output=True, text=True)
     named = sorted(line.split()[1] for line in result.stderr.splitlines() if line.startswith("worse: "))
     assert named == worse
-    assert result.returncode == (1 if worse else 0), result.stderr[-2000:]
+    named = sorted(line.split()[2].rstrip(":") for line in result.stderr.splitlines()
+                   if line.startswith("cannot judge "))
+    assert named == unjudged, result.stderr[-2000:]
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and f"{len(unjudged)} the gate cannot judge against HEAD~1" in last
     if worse:
-        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {len(worse)} key metric(s) worse")
+        assert last.startswith(f"error: {len(worse)} key metric(s) worse")
     def key_metrics(text):
         return text.split("## Key metrics")[1].split("## Curves")[0]
 

@@ -18,7 +18,7 @@ import pytest
 from mnist_ae.models import MODELS
 from tools import dvc_cli, vega
 
-from conftest import ROOT
+from conftest import ROOT, real_part_missing
 
 CHARTS = {  # dvc.yaml's plot titles and the series each must show
     "Validation BCE per epoch": list(MODELS),
@@ -33,7 +33,7 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
-    pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser tests need it")
+    real_part_missing("Chromium", "not installed (Debian: apt-get install chromium); the browser tests need it")
 
 
 def rendered_dom(page) -> str:

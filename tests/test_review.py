@@ -250,3 +250,39 @@ def test_fail_on_worse_exits_on_a_regression_and_passes_otherwise(monkeypatch, c
         assert capsys.readouterr().err.splitlines() == worse
     else:
         review.main(["--base", "main", "--fail-on-worse"])
+
+
+def test_the_gate_fails_closed_on_what_it_cannot_judge_and_on_a_dropped_metric():
+    from tools.verdicts import gate_failures, unusable_spread
+
+    base = {"dense": {"bce_nats": 0.0900, "psnr_db": 21.0}, "vae": {"neg_elbo_nats": 150.0, "iwae_nll_nats": 148.0}}
+    head = {"dense": {"bce_nats": 0.0920, "psnr_db": 21.0}, "vae": {"neg_elbo_nats": 150.1, "iwae_nll_nats": 148.5},
+            "conv": {"bce_nats": 0.08}}
+    del head["dense"]["psnr_db"]  # the pull request drops a key metric
+    lines = gate_failures(compare(base, head, spread=SPREAD), None)
+    assert lines == ["removed: dense.psnr_db is a key metric at the base (21.00) and missing in the head",
+                     "cannot judge vae.iwae_nll_nats: the base's seed spread has no σ for it (`make seed-spread`)",
+                     "worse: dense.bce_nats 0.0900 -> 0.0920 (+5.0 σ, beyond 2 σ)"]  # conv is new: no line
+    params = {"noise.factor": 0.5}
+    spread = {"varied": "base.seed", "params": {"noise.factor": 0.3}, "metrics": SPREAD}
+    why = unusable_spread(spread, params)
+    assert why.startswith("the base's seed spread was measured at other params than the base's own (noise.factor")
+    assert unusable_spread(None, params).startswith("the base commits no seed spread")
+    assert unusable_spread({**spread, "params": params}, params) is None
+    unjudged = gate_failures(compare(base, head, spread=None), why)
+    assert unjudged[0] == f"cannot judge: {why}" and unjudged[1].startswith("removed: dense.psnr_db")
+    assert len(unjudged) == 2  # without a spread nothing is "worse": the first line says why
+    same = {"dense": {"bce_nats": 0.09}}
+    assert gate_failures(compare(same, same), why) == []  # nothing moved: nothing to judge
+
+
+def test_the_job_summary_names_the_artifacts_files_instead_of_linking_them():
+    from tools.review import ARTIFACT, job_summary
+
+    text = ("| `a.png` | ![base a.png](report_files/base/a.png) | ![head a.png](report_files/head/a.png) |\n"
+            "rendered into [`report_files/plots/index.html`](report_files/plots/index.html)\n"
+            "![elsewhere](https://example.org/x.png)\n")
+    summary = job_summary(text, "report_files")
+    assert "](report_files" not in summary and "`report_files/base/a.png`" in summary
+    assert "`report_files/plots/index.html`" in summary and f"`{ARTIFACT}` artifact" in summary.splitlines()[0]
+    assert "![elsewhere](https://example.org/x.png)" in summary  # a link outside the artifact stays

@@ -28,7 +28,7 @@ from tools.check import stale_stages
 from mnist_ae.dotted import flatten
 from tools.sandbox import sandbox_env
 
-from conftest import SAMPLE, free_port, git
+from conftest import SAMPLE, free_port, git, real_part_missing
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -280,6 +280,32 @@ def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     assert rows["dense.bce_nats"] == "within seed noise" and rows["dense.psnr_db"] == "**worse**", rows
 
+    # The gate's σ is the base's: a pull request that widens it or deletes it is still judged by it.
+    def gate() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--out", "gate.md",
+                               "--fail-on-worse", "--allow-stale"], cwd=kim, env=env_for(kim), capture_output=True,
+                              text=True)
+
+    record = kim / "records" / "seed_spread.json"
+    committed_record = record.read_text()
+    widened = json.loads(committed_record)
+    widened["metrics"]["dense"]["psnr_db"]["sd"] *= 100  # 4 σ worse becomes 0.04 σ
+    for verb, edit in (("changes", lambda: record.write_text(json.dumps(widened))), ("deletes", record.unlink)):
+        edit()
+        try:
+            result = gate()
+        finally:
+            record.write_text(committed_record)
+        assert result.returncode == 1, f"the pull request that {verb} the record passed: {result.stderr}"
+        assert "worse: dense.psnr_db" in result.stderr
+        assert f"**This pull request {verb} `records/seed_spread.json`**" in (kim / "gate.md").read_text()
+    del metrics["test"]["psnr_db"]  # the pull request drops a key metric
+    metrics_file.write_text(json.dumps(metrics, indent=2))
+    dvc(kim, "commit", "--force", "evaluate@dense")
+    dropped = gate()
+    assert dropped.returncode == 1
+    assert "removed: dense.psnr_db is a key metric at the base" in dropped.stderr, dropped.stderr
+
 
 # --- a real sshd on a loopback port --------------------------------------------------------------
 
@@ -288,7 +314,7 @@ def sshd(tmp_path_factory):
     """An OpenSSH server on 127.0.0.1 that accepts one generated key, for this user; stopped at the end."""
     daemon = shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if Path(p).is_file()), None)
     if daemon is None:
-        pytest.skip("no sshd (Debian: apt-get install openssh-server; .ci/run installs it as root)")
+        real_part_missing("sshd", "not installed (Debian: apt-get install openssh-server; .ci/run installs it as root)")
     home = tmp_path_factory.mktemp("ssh")
     for name in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
@@ -307,7 +333,7 @@ def sshd(tmp_path_factory):
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.skip(f"sshd could not start: {server.stderr.read().strip()[-300:]}")
+            real_part_missing("sshd", f"it could not start: {server.stderr.read().strip()[-300:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
@@ -315,7 +341,7 @@ def sshd(tmp_path_factory):
             time.sleep(0.2)
     else:
         server.kill()
-        pytest.skip("sshd did not listen on its loopback port within 15 s")
+        real_part_missing("sshd", "it did not listen on its loopback port within 15 s")
     host_key = (home / "host_key.pub").read_text().split()[:2]
     (home / ".ssh").mkdir()
     (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
@@ -333,17 +359,249 @@ def add_ssh_remote(workdir: Path, sshd: dict, path: Path) -> None:
 
 
 def test_push_and_pull_through_a_real_ssh_server(team, sshd):
-    """HOME is the test's own, so the server's key is the only one known and nothing of the user's is read."""
+    """HOME is the test's own, so the server's key is the only one known and nothing of the user's is read.
+    `make push` sends the run cache too, and the files its entries name (Alice's experiment's model)."""
     remote_dir = team.root / "ssh-store"
     alice_ssh = clone(team, "alice-ssh")
     shutil.copytree(team.alice / ".dvc" / "cache", alice_ssh / ".dvc" / "cache")
     dvc(alice_ssh, "checkout")
     add_ssh_remote(alice_ssh, sshd, remote_dir)
-    dvc(alice_ssh, "push", HOME=str(sshd["home"]))
-    assert (remote_dir / "files" / "md5").is_dir()
+    pushed = remote_tool(alice_ssh, "push", HOME=str(sshd["home"]))
+    assert pushed.returncode == 0, pushed.stderr
+    assert sorted(path.name for path in (remote_dir / "runs").glob("*/*/*")) == \
+        sorted(value for _, value in local_entries(alice_ssh))
+    assert store_object(remote_dir, experiment_md5(team)).is_file()
     ivan = clone(team, "ivan")
     add_ssh_remote(ivan, sshd, remote_dir)
     dvc(ivan, "pull", HOME=str(sshd["home"]))
     for path in lock_outputs(ivan):
         assert tree_digest(ivan / path) == tree_digest(alice_ssh / path), path
     assert "up to date" in dvc(ivan, "status").stdout
+
+
+def local_entries(workdir: Path, cache: Path | None = None) -> list[tuple[str, str]]:
+    runs = (cache or workdir / ".dvc" / "cache") / "runs"
+    return sorted((path.parent.name, path.name) for path in runs.glob("*/*/*"))
+
+
+def experiment_md5(team: Team) -> str:
+    """The md5 of Alice's experiment's model: a file only its run-cache entry names, never dvc.lock."""
+    return hashlib.md5(experiment_file(team.alice, EXPERIMENT[0], "models/dense.keras")).hexdigest()
+
+
+def test_make_push_finds_a_cache_that_dvc_cache_dir_moved(team):
+    """A team that moved its cache (`dvc cache dir /scratch/...`) pushes every entry and its files."""
+    olga = clone(team, "olga")
+    moved = team.root / "olga-scratch-cache"
+    shutil.copytree(team.alice / ".dvc" / "cache", moved)
+    dvc(olga, "cache", "dir", "--local", str(moved))
+    dvc(olga, "checkout")
+    store = team.root / "olga-store"
+    dvc(olga, "remote", "modify", "--local", "store", "url", str(store))
+    pushed = remote_tool(olga, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    entries = local_entries(olga, moved)
+    assert entries and f"{len(entries)} run-cache entries' files" in pushed.stdout, pushed.stdout
+    assert sorted(path.name for path in (store / "runs").glob("*/*/*")) == sorted(value for _, value in entries)
+    assert store_object(store, experiment_md5(team)).is_file()
+
+
+# --- a real S3-protocol server on a loopback port: moto's standalone server ------------------------
+
+BUCKET = "team-results"
+S3_URL = f"s3://{BUCKET}/mnist-ae"
+S3_PREFIX = "mnist-ae/"
+ALLOW_S3 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server (`python -m moto.server`) on 127.0.0.1 with IAM authentication on: its first three
+    requests make a user allowed every S3 action and its access key, then every request must be signed with
+    that key. The bucket is made with it. Yields the credentials and a boto3 client; stopped at the end."""
+    try:
+        import boto3
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        real_part_missing("S3 server", f"moto's server is not installed ({exc}; make install installs it)")
+    port, home = free_port(), tmp_path_factory.mktemp("s3")
+    log = open(home / "moto.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                real_part_missing("S3 server", f"moto's server did not listen on port {port}: "
+                                               f"{(home / 'moto.log').read_text()[-300:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        endpoint = f"http://127.0.0.1:{port}"
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                           aws_secret_access_key="setup")
+        iam.create_user(UserName="team")
+        iam.put_user_policy(UserName="team", PolicyName="s3", PolicyDocument=ALLOW_S3)
+        key = iam.create_access_key(UserName="team")["AccessKey"]
+        env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+               "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none")}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        client.create_bucket(Bucket=BUCKET)
+        yield {"env": env, "client": client, "endpoint": endpoint}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+def bucket_keys(s3) -> set[str]:
+    pages = s3["client"].get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=S3_PREFIX)
+    return {item["Key"].removeprefix(S3_PREFIX) for page in pages for item in page.get("Contents", [])}
+
+
+def s3_clone(team: Team, s3, name: str) -> Path:
+    """A fresh clone whose default remote is the team's bucket (its local config, as a teammate sets it)."""
+    workdir = clone(team, name)
+    dvc(workdir, "remote", "add", "--local", "--default", "team", S3_URL)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def s3_team(team, s3):
+    """Alice's results, run cache and experiment, pushed to the bucket with `make push`."""
+    alice = s3_clone(team, s3, "alice-s3")
+    shutil.copytree(team.alice / ".dvc" / "cache", alice / ".dvc" / "cache")
+    dvc(alice, "checkout")
+    pushed = remote_tool(alice, "push", **s3["env"])
+    assert pushed.returncode == 0, pushed.stderr
+    return alice, pushed.stdout
+
+
+def test_make_push_to_s3_sends_results_run_cache_and_the_files_entries_name(team, s3, s3_team):
+    alice, printed = s3_team
+    keys = bucket_keys(s3)
+    objects = {key.removeprefix("files/md5/").replace("/", "") for key in keys if key.startswith("files/md5/")}
+    assert set(lock_outputs(alice).values()) <= objects  # the committed data and models
+    entries = local_entries(alice)
+    assert {key.split("/")[-1] for key in keys if key.startswith("runs/")} == {value for _, value in entries}
+    assert experiment_md5(team) in objects  # named by a run-cache entry alone
+    assert f"to DVC remote 'team' ({S3_URL})" in printed
+
+
+def test_a_fresh_clone_pulls_from_s3_byte_identical_and_current(team, s3, s3_team):
+    alice, _ = s3_team
+    lena = s3_clone(team, s3, "lena")
+    pulled = remote_tool(lena, "pull", **s3["env"])
+    assert pulled.returncode == 0, pulled.stderr
+    for path in lock_outputs(lena):
+        assert tree_digest(lena / path) == tree_digest(alice / path), path
+    assert "up to date" in dvc(lena, "status").stdout
+
+
+def test_an_experiment_run_elsewhere_restores_from_s3_without_training(team, s3, s3_team):
+    mona = s3_clone(team, s3, "mona")
+    assert remote_tool(mona, "pull", **s3["env"]).returncode == 0
+    name, override = EXPERIMENT
+    output = dvc(mona, "exp", "run", "--pull", "-S", override, **s3["env"]).stdout
+    assert "Stage 'train@dense' is cached - skipping run" in output
+    assert ran_stages(output) <= NO_RUN_CACHE, f"retrained or re-evaluated: {ran_stages(output)}"
+    assert hashlib.md5((mona / "models" / "dense.keras").read_bytes()).hexdigest() == experiment_md5(team)
+
+
+PR_WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "pr-review.yml"
+SWEEP_WORKFLOW = PR_WORKFLOW.with_name("sweep.yml")
+
+
+def workflow_step(workflow: Path, job: str, name: str) -> dict:
+    steps = yaml.safe_load(workflow.read_text())["jobs"][job]["steps"]
+    return next(step for step in steps if step.get("name") == name)
+
+
+def secrets_filled(step_env: dict, secrets: dict[str, str]) -> dict[str, str]:
+    """A step's `env:` with each `${{ secrets.X }}` given as GitHub would, from ``secrets``."""
+    filled = {}
+    for key, value in step_env.items():
+        match = re.fullmatch(r"\$\{\{ secrets\.(\w+) \}\}", str(value))
+        assert match, f"{key}: {value} is not a secret"
+        filled[key] = secrets[match.group(1)]
+    return filled
+
+
+def with_the_projects_venv(workdir: Path) -> None:
+    """The clone uses this checkout's .venv, as `make install` would have made it (the lock unchanged)."""
+    (workdir / ".venv").symlink_to(Path(sys.executable).parents[1])
+    for name in ("pyproject.toml", "requirements.lock"):  # older than .venv/bin/dvc: make installs nothing
+        os.utime(workdir / name, (0, 0))
+
+
+def test_the_review_workflows_remote_check_runs_as_written_against_s3_and_names_a_deleted_file(team, s3, s3_team):
+    step = workflow_step(PR_WORKFLOW, "review", "Every output in dvc.lock is on the team's DVC remote")
+    nina = clone(team, "nina")
+    with_the_projects_venv(nina)
+    secrets = {"DVC_REMOTE_URL": S3_URL, "AWS_ACCESS_KEY_ID": s3["env"]["AWS_ACCESS_KEY_ID"],
+               "AWS_SECRET_ACCESS_KEY": s3["env"]["AWS_SECRET_ACCESS_KEY"]}
+    env = {**s3["env"], **secrets_filled(step["env"], secrets)}  # the endpoint: moto's, where GitHub has none
+
+    def run_step() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=nina, env=env_for(nina, **env),
+                              capture_output=True, text=True, timeout=600)
+
+    passed = run_step()
+    assert passed.returncode == 0 and f"every output in dvc.lock is on DVC remote 'team' ({S3_URL})" in passed.stdout, \
+        passed.stdout[-2000:] + passed.stderr[-2000:]
+    model = lock_outputs(nina)["models/dense.keras"]
+    key = f"{S3_PREFIX}files/md5/{model[:2]}/{model[2:]}"
+    body = s3["client"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3["client"].delete_object(Bucket=BUCKET, Key=key)
+    try:
+        failed = run_step()
+    finally:
+        s3["client"].put_object(Bucket=BUCKET, Key=key, Body=body)  # the other tests share the bucket
+    assert failed.returncode != 0
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "models/dense.keras" in errors[0] and f"'team' ({S3_URL})" in errors[0], failed.stderr
+
+
+def test_the_sweep_workflows_collector_pulls_experiments_from_s3_as_written(team, s3, s3_team):
+    step = workflow_step(SWEEP_WORKFLOW, "collect", "Pull every experiment of this commit")
+    olivia = clone(team, "olivia")
+    with_the_projects_venv(olivia)
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=olivia,
+                            env=env_for(olivia, DVC_REMOTE_URL=S3_URL, **s3["env"]), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, _ = EXPERIMENT
+    assert name in dvc(olivia, "exp", "list", "--names-only").stdout.split()
+    model = experiment_md5(team)
+    assert (olivia / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]).is_file()  # from the bucket
+
+
+@pytest.mark.parametrize("case", ["wrong credentials", "missing bucket", "unreachable endpoint"])
+def test_a_bad_s3_remote_is_one_line_naming_it(team, s3, s3_team, case):
+    """`make push`, `make pull` and `make check REMOTE=1` each end in one line naming the remote and DVC's cause."""
+    workdir = clone(team, f"bad-{case.replace(' ', '-')}")
+    env, url = dict(s3["env"]), S3_URL
+    if case == "wrong credentials":
+        env["AWS_ACCESS_KEY_ID"] = "AKIAWRONGKEY000000"
+        command, cause = ["pull"], "refused these credentials: The AWS Access Key Id you provided does not exist"
+    elif case == "missing bucket":
+        url = "s3://no-such-bucket/mnist-ae"
+        command, cause = ["check"], "is unreachable: 'no-such-bucket' does not exist"
+        env["DVC_REMOTE_URL"] = url
+    else:
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+        command, cause = ["push"], "is unreachable: Could not connect to the endpoint URL"
+        shutil.copytree(s3_team[0] / ".dvc" / "cache", workdir / ".dvc" / "cache")
+    dvc(workdir, "remote", "add", "--local", "--default", "team", url)
+    result = remote_tool(workdir, *command, **env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"DVC remote 'team' ({url})" in lines[0], \
+        result.stderr[-2000:]
+    assert cause in lines[0] and "Having any troubles" not in lines[0], lines[0]

@@ -23,7 +23,7 @@ TESTED_COMMANDS = {
     "make check REMOTE=1": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
 }
 # GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
-SUMMARY = 'cat report.md >> "$GITHUB_STEP_SUMMARY"'
+SUMMARY = 'cat report_summary.md >> "$GITHUB_STEP_SUMMARY"'
 POSTING = "cml comment create"
 
 
@@ -142,7 +142,8 @@ SWEEP_COMMANDS = {
     ".venv/bin/python -m tools.grid_job --grid": ("test_grid.py", "tools.grid_job"),
     ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),
     ".venv/bin/dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
-    'make experiments >> "$GITHUB_STEP_SUMMARY"': ("test_pipeline.py", "tools.exp_table"),
+    'make experiments MD=1 GRID="$GRID" STATUS=sweeps/status >> "$GITHUB_STEP_SUMMARY"':
+        ("test_grid.py", '"tools.exp_table", "--grid"'),
     "make experiments PLOT=1": ("test_pipeline.py", "tools.sweep"),
 }
 
@@ -178,7 +179,56 @@ def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():
     assert json.loads(counted.stdout) == list(range(len(grid_points(ROOT / grid)))) and counted.stdout != "[]\n"
     assert jobs["point"]["strategy"]["matrix"]["index"] == "${{ fromJSON(needs.points.outputs.indices) }}"
     point = " ".join(step.get("run", "") for step in jobs["point"]["steps"])
-    assert "python -m tools.grid_job --grid" in point and "--index ${{ matrix.index }}" in point
+    assert "python -m tools.grid_job --grid" in point and '--index "$INDEX"' in point
+    assert jobs["point"]["env"]["INDEX"] == "${{ matrix.index }}"
+    assert '--status sweeps/status' in point  # uploaded, then downloaded by the collector for the sweep report
+    uploads = [step for step in jobs["point"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
+    assert uploads and uploads[0]["if"] == "always()" and uploads[0]["with"]["path"] == "sweeps/status/"
+    download = next(step for step in jobs["collect"]["steps"] if "download-artifact" in step.get("uses", ""))
+    assert download["with"]["path"] == "sweeps/status" and download["with"]["merge-multiple"] is True
     assert jobs["collect"]["if"] == "always()"  # failed points do not hide the finished ones
     collect = " ".join(step.get("run", "") for step in jobs["collect"]["steps"])
     assert "dvc exp pull origin" in collect and "make experiments" in collect and "make experiments PLOT=1" in collect
+
+
+@pytest.mark.parametrize("workflow", [WORKFLOW, SWEEP], ids=lambda path: path.name)
+def test_no_expression_is_pasted_into_a_shell_script(workflow):
+    """`${{ ... }}` inside `run:` is pasted into the script before it runs: an input, a branch name or a
+    commit message could inject commands. Every value must reach the shell through `env:`."""
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
+    pasted = [f"{name}: {step['run'].strip()[:80]}" for name, job in jobs.items() for step in job["steps"]
+              if "${{" in step.get("run", "")]
+    assert pasted == []
+
+
+def test_the_summaries_are_markdown_tables_and_name_files_that_exist():
+    """The sweep's table is `dvc exp show --md` (a box table does not render); the review's summary is the
+    version without links to files the summary cannot show."""
+    assert "--md" in make_dry_run("experiments", "MD=1") and "--md" not in make_dry_run("experiments")
+    dry = make_dry_run("experiments", "MD=1", "GRID=grids/noise.grid", "STATUS=sweeps/status")
+    assert "python -m tools.exp_table --grid grids/noise.grid --status sweeps/status --md" in dry
+    summary = next(step for step in steps() if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
+    assert "report_summary.md" in summary["run"] and "report_summary.md" in summary["if"]
+
+
+def test_make_slurm_sweep_asks_for_the_documented_time_memory_and_cpus():
+    dry = make_dry_run("slurm-sweep", "GRID=grids/noise.grid", "REPO=/r.git", "DVC_REMOTE=s3://b/x", "COMMIT=abc",
+                       "TIME=00:30:00", "MEM=2G", "CPUS=4", "SBATCH=--partition=short")
+    assert "python -m tools.grid_job --array grids/noise.grid" in dry
+    assert ("--time=00:30:00 --mem=2G --cpus-per-task=4 --partition=short tools/slurm_sweep.sbatch '/r.git' abc "
+            "'s3://b/x' grids/noise.grid") in " ".join(dry.replace("\\\n", " ").split())
+    script = (ROOT / "tools" / "slurm_sweep.sbatch").read_text()
+    for option in ("--time=", "--mem=", "--cpus-per-task="):
+        assert f"#SBATCH {option}" in script  # the defaults sbatch's options override
+    assert "make slurm-sweep" in script and all(name in script for name in ("TIME=", "MEM=", "CPUS="))
+
+
+def test_a_real_part_that_cannot_run_skips_here_and_fails_under_ci(monkeypatch):
+    from conftest import real_part_missing
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="^sshd: not installed"):
+        real_part_missing("sshd", "not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="^S3 server could not run, and under CI=true every real part"):
+        real_part_missing("S3 server", "moto is missing")

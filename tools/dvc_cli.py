@@ -14,12 +14,22 @@ def executable() -> str:
     return str(Path(sys.executable).with_name("dvc"))
 
 
-def output(cwd: Path | str, *args: str) -> str:
-    """``dvc <args>``'s stdout; a failure is a StudyError carrying dvc's last error line."""
+def error_line(output: str) -> str:
+    """DVC's own error from a failed command's output: its first ``ERROR:`` line, without the prefixes,
+    not the support footer DVC prints last ("Having any troubles? ...")."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR:").strip().removeprefix("unexpected error - ") for line in lines
+              if line.startswith("ERROR:")]
+    meaningful = [line for line in lines if not line.startswith("Having any troubles?")]
+    return (errors or meaningful[-1:] or ["no message"])[0]
+
+
+def output(cwd: Path | str, *args: str, what: str | None = None) -> str:
+    """``dvc <args>``'s stdout; a failure is a StudyError carrying DVC's error line (``what`` names the
+    command in it, default ``dvc <args>``)."""
     result = subprocess.run([executable(), *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise StudyError(f"dvc {' '.join(args)} failed: {last_line}")
+        raise StudyError(f"{what or 'dvc ' + ' '.join(args)} failed: {error_line(result.stderr + result.stdout)}")
     return result.stdout.strip()
 
 

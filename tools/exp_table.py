@@ -8,13 +8,19 @@ when another file has the same name, so unique names of the full metrics files (
 the options go to ``dvc exp show`` unchanged, e.g. ``--md``, ``--rev 1a2b3c4`` or
 ``--sort-by denoise.gain_db``.
 
-After the table it lists each failed queued experiment with the last lines of its log and the log's
-path, which ``dvc queue status`` does not show (treeverse/dvc#8192, #10779).
+After the table comes the sweep report: every point as finished, failed with its error and the last
+lines of its log, or never reported. By default the points are the local queue's experiments
+(``make sweep``); with ``--grid FILE --status DIR`` (``make experiments GRID=... STATUS=...``) they are
+a grid's points, run by Slurm or a CI matrix, each read from the status file its job wrote
+(tools/grid_job.py), so a failed array task or matrix cell, or one that never ran, shows here.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -22,6 +28,7 @@ import yaml
 from mnist_ae.catalogue import KEY_METRICS
 from mnist_ae.config import PARAMS_FILE
 from mnist_ae.models import MODELS
+from mnist_ae import StudyError
 from tools import dvc_cli
 
 SUMMARY_ROWS = (*MODELS, "pca", "classifier")  # the keys of reports/summary.json
@@ -45,36 +52,111 @@ def main(argv: list[str]) -> None:
     if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
         return
+    grid, status, extra = sweep_options(argv)
     sections = list(yaml.safe_load(Path(PARAMS_FILE).read_text()))
-    print(dvc_cli.output(Path.cwd(), *command(sections, argv)))
-    if "--csv" not in argv and "--json" not in argv:
-        for failure in failed_experiments(Path.cwd()):
-            print(failure)
+    print(dvc_cli.output(Path.cwd(), *command(sections, extra)))
+    if "--csv" not in extra and "--json" not in extra:
+        markdown = "--md" in extra
+        if grid is not None:
+            print(sweep_report(f"sweep {grid}", job_points(grid, status), markdown))
+        else:
+            print(sweep_report("local queue", queue_points(Path.cwd()), markdown))
+
+
+def sweep_options(argv: list[str]) -> tuple[Path | None, Path | None, list[str]]:
+    """(--grid, --status, the rest for dvc exp show); the two come together or not at all."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--grid", type=Path)
+    parser.add_argument("--status", type=Path)
+    known, extra = parser.parse_known_args(argv)
+    if (known.grid is None) != (known.status is None):
+        raise StudyError("--grid and --status go together: the grid file and its jobs' status folder")
+    if known.status is not None and not known.status.is_dir():
+        raise StudyError(f"--status {known.status}: no such folder (each job writes its status there; "
+                         f"a CI sweep downloads them there)")
+    return known.grid, known.status, extra
 
 
 LOG_TAIL = 12  # lines of a failed experiment's log shown
 
 
-def failed_experiments(root: Path, tail: int = LOG_TAIL) -> list[str]:
-    """Each failed queued experiment as a block: its name, where its full log is, and the log's last lines."""
+@dataclass(frozen=True)
+class PointState:
+    """One grid point or queued experiment, as the sweep report shows it."""
+    name: str
+    state: str  # one of STATES
+    point: str = ""  # its overrides, where known
+    detail: str = ""  # a failure's error line or log path
+    tail: tuple[str, ...] = ()  # a failure's last log lines
+
+
+STATES = ("failed", "never reported", "started, never ended", "queued or running", "finished")
+
+
+def sweep_report(title: str, points: list[PointState], markdown: bool = False) -> str:
+    """Every point, failures first: finished, failed with its last log lines, or never reported."""
+    counts = ", ".join(f"{sum(p.state == state for p in points)} {state}" for state in STATES
+                       if any(p.state == state for p in points))
+    lines = [f"{'### ' if markdown else ''}Sweep report ({title}): {len(points)} point(s): {counts or 'none'}", ""]
+    for p in sorted(points, key=lambda p: STATES.index(p.state)):
+        point = f" ({p.point})" if p.point else ""
+        lines.append(f"- {p.state}: {p.name}{point}" + (f"; {p.detail}" if p.detail else ""))
+        if p.tail:
+            lines += ["", "  ```", *(f"  {line}" for line in p.tail), "  ```"] if markdown else \
+                [f"    {line}" for line in p.tail]
+    return "\n".join(lines)
+
+
+def job_points(grid: Path, status_dir: Path) -> list[PointState]:
+    """Each point of a grid run by Slurm or a CI matrix, from the status file its job wrote (tools/grid_job.py)."""
+    from tools.grid_job import grid_points, point_name
+
+    points = []
+    for index, overrides in enumerate(grid_points(grid)):
+        name, point = point_name(grid, index), " ".join(overrides)
+        file = status_dir / f"{name}.json"
+        try:
+            status = json.loads(file.read_text()) if file.is_file() else None
+        except (OSError, ValueError) as exc:
+            points.append(PointState(name, "failed", point, f"its status file {file} is unreadable: {exc}"))
+            continue
+        if status is None:
+            points.append(PointState(name, "never reported", point, f"no {file}: the job never started"))
+        elif status.get("state") == "finished":
+            points.append(PointState(name, "finished", point))
+        elif status.get("state") == "failed":
+            points.append(PointState(name, "failed", point, status.get("error", ""), tuple(status.get("log_tail", []))))
+        else:
+            where = f"slurm job {status['slurm_job']}" if status.get("slurm_job") else status.get("host", "?")
+            points.append(PointState(name, "started, never ended", point,
+                                     f"started on {where}: still running, or killed (time or memory limit)"))
+    return points
+
+
+def queue_points(root: Path, tail: int = LOG_TAIL) -> list[PointState]:
+    """Each experiment of the local queue (make sweep): a failure with its log's path and last lines, which
+    ``dvc queue status`` does not show (treeverse/dvc#8192, #10779)."""
     from dvc.repo import Repo
 
-    blocks = []
+    points = []
     with Repo(str(root)) as repo:
         queue = repo.experiments.celery_queue
+        for entry in [*queue.iter_queued(), *queue.iter_active()]:
+            points.append(PointState(entry.name or entry.stash_rev[:7], "queued or running"))
+        for done in queue.iter_success():
+            points.append(PointState(done.entry.name or done.entry.stash_rev[:7], "finished"))
         for done in queue.iter_failed():
             entry = done.entry
             name = entry.name or entry.stash_rev[:7]
             try:
                 log = Path(queue.proc[entry.stash_rev].stdout)
             except KeyError:  # it failed before its process started: DVC kept no log
-                blocks.append(f"failed: {name}; no log was kept (it failed during set-up): "
-                              f"dvc queue logs {name}")
+                points.append(PointState(name, "failed", detail=f"no log was kept (it failed during set-up): "
+                                                                 f"dvc queue logs {name}"))
                 continue
             lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
-            shown = "\n".join(f"    {line}" for line in lines[-tail:])
-            blocks.append(f"failed: {name}; full log: {log}\n{shown}")
-    return blocks
+            points.append(PointState(name, "failed", detail=f"full log: {log}", tail=tuple(lines[-tail:])))
+    return points
 
 
 if __name__ == "__main__":

@@ -2,34 +2,86 @@
 
 ``python -m tools.grid_job --repo GIT_URL --commit SHA --dvc-remote URL --grid sweeps/x.grid --index N``
 runs the N-th line (from 0) of a grid file; ``--set KEY=VALUE ...`` runs one point given inline, and
-``--count GRID`` prints the grid's indices as a JSON list (a CI matrix), needing only the standard library.
-A grid file holds one point per line, each a space-separated list of ``-S`` overrides; ``#`` starts a
-comment. The job
+``--count GRID`` prints the grid's indices as a JSON list (a CI matrix), ``--array GRID`` as Slurm's
+``0-N``, both needing only the standard library. A grid file holds one point per line, each a
+space-separated list of ``-S`` overrides; ``#`` starts a comment. The job
 
-1. clones GIT_URL into ``--workdir`` (or fetches, if an earlier job left the clone) and checks out SHA;
+1. clones GIT_URL into its own folder under ``--workdir`` (or fetches, if an earlier job of this user
+   left the clone) and checks out SHA. The job folder is private: made mode 0700, and refused when
+   another user owns it, so nobody else on a shared node can plant a clone (and its git hooks) there;
 2. points the clone's DVC at ``--dvc-remote`` (its local config) and runs
    ``dvc exp run --pull --name <grid>-<N> -S ...``, which pulls the outputs and run-cache entries it
-   needs, so only the stages the point's params touch run;
-3. pushes the experiment: ``dvc exp push origin <name>`` sends its Git ref to GIT_URL and its outputs
-   to the DVC remote. ``make experiments`` anywhere then shows it after ``dvc exp pull origin``.
+   needs, so only the stages the point's params touch run. The same grid can run again at the same
+   commit: an earlier run of the point in the clone is removed first (not ``exp run --force``, which
+   would rerun every stage), and the push replaces the one on GIT_URL;
+3. pushes the experiment: ``dvc exp push --force GIT_URL <name>`` sends its Git ref to GIT_URL and its
+   outputs to the DVC remote. ``make experiments`` anywhere then shows it after ``dvc exp pull origin``.
 
-Every step's output goes to the job's log; a failure ends it with one ``error:`` line naming the point
-and the step, and a non-zero exit. Slurm runs it once per array task (tools/slurm_sweep.sbatch, with
-threads from ``SLURM_CPUS_PER_TASK``), a GitHub Actions matrix once per cell (docs/scaling.md).
+A credential in GIT_URL (``https://user:token@host/...``) is never printed, and never written to the
+clone's ``.git/config``: the clone's ``origin`` is the URL without it, and each step that needs it is
+handed it. Every step's output goes to the job's log, with URLs' credentials masked.
+
+The job writes ``--status DIR/<name>.json`` (default ``sweeps/<grid>-status``, beside the submit
+directory): ``started`` first, then ``finished``, or ``failed`` with its error line and the last lines of
+its log. ``make experiments GRID=... STATUS=DIR`` reads those into the sweep report (tools/exp_table.py),
+which names every point that failed or never reported. A failure ends the job with one ``error:`` line
+naming the point and the step, and a non-zero exit. Slurm runs it once per array task
+(tools/slurm_sweep.sbatch, ``make slurm-sweep``), a GitHub Actions matrix once per cell (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import re
 import shlex
+import stat
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from mnist_ae import StudyError
 from mnist_ae.stage import THREADS_ENV
 from tools import dvc_cli  # these import the standard library only: --count runs before any install
+
+LOG_TAIL = 20  # lines of a failed job's log kept in its status file
+CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked (``https://***@host/...``)."""
+    return CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def without_credentials(url: str) -> str:
+    """The URL with no user or token in it: what the clone's ``.git/config`` keeps."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc or parts.scheme in ("ssh", "git+ssh"):
+        return url  # a path, or SSH's user@host, which holds no secret
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def default_workdir() -> Path:
+    """The user's own cache folder: ``$XDG_CACHE_HOME/mnist-ae/jobs``, or ``~/.cache/mnist-ae/jobs``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "mnist-ae" / "jobs"
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder of this user's alone (mode 0700), made if missing; one owned by another user,
+    or a link, is refused with one line."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise StudyError(f"job folder {path} is a link or not a folder; refusing to run jobs in it")
+    if info.st_uid != os.getuid():
+        raise StudyError(f"job folder {path} belongs to uid {info.st_uid}, not to you (uid {os.getuid()}); "
+                         f"refusing to run jobs in it: pass --workdir (or MNIST_AE_JOB_DIR) a folder of your own")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        path.chmod(0o700)
+    return path
 
 
 def grid_points(grid: Path) -> list[list[str]]:
@@ -56,6 +108,15 @@ def point_of(grid: Path, index: int) -> list[str]:
     return points[index]
 
 
+def point_name(grid: Path, index: int) -> str:
+    """The experiment name of a grid point; the sweep report finds each point's status by it."""
+    return f"{grid.stem}-{index}"
+
+
+def default_status_dir(grid: Path | None) -> Path:
+    return Path("sweeps") / f"{grid.stem if grid else 'points'}-status"
+
+
 def job_env(clone: Path) -> dict[str, str]:
     """The clone's own code importable; threads from Slurm's allocation unless set explicitly."""
     from tools.sandbox import sandbox_env
@@ -66,43 +127,84 @@ def job_env(clone: Path) -> dict[str, str]:
     return env
 
 
-def step(what: str, command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    """Run one step with its output in the job's log; a failure names the step."""
-    print(f"+ {' '.join(command)}", flush=True)
-    result = subprocess.run(command, cwd=cwd, env=env)
-    if result.returncode != 0:
-        raise StudyError(f"{what} failed (`{' '.join(command)}` exited with {result.returncode}; its output is above)")
+class Job:
+    """The steps of one point, their output copied to the log with credentials masked, the last lines kept."""
+
+    def __init__(self, name: str, overrides: list[str], status_dir: Path | None, index: int | None):
+        self.name, self.overrides, self.status_dir, self.index = name, overrides, status_dir, index
+        self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
+
+    def say(self, line: str) -> None:
+        line = redact(line)
+        print(line, flush=True)
+        self.tail.append(line)
+
+    def step(self, what: str, command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        """Run one step with its output in the job's log; a failure names the step."""
+        shown = redact(" ".join(command))
+        self.say(f"+ {shown}")
+        with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace") as process:
+            for line in process.stdout:
+                self.say(line.rstrip("\n"))
+        if process.returncode != 0:
+            raise StudyError(f"{what} failed (`{shown}` exited with {process.returncode}; its output is above)")
+
+    def record(self, state: str, error: str | None = None) -> None:
+        """This point's status file, for the sweep report; written whole or not at all."""
+        if self.status_dir is None:
+            return
+        from mnist_ae.files import atomic_path
+
+        self.status_dir.mkdir(parents=True, exist_ok=True)
+        status = {"name": self.name, "index": self.index, "point": self.overrides, "state": state,
+                  "host": os.uname().nodename, "slurm_job": os.environ.get("SLURM_JOB_ID")}
+        if error is not None:
+            status |= {"error": error, "log_tail": list(self.tail)}
+        with atomic_path(self.status_dir / f"{self.name}.json") as tmp:
+            tmp.write_text(json.dumps(status, indent=2) + "\n")
 
 
-def run_point(repo: str, commit: str, dvc_remote: str, overrides: list[str], name: str, workdir: Path) -> None:
+def run_point(repo: str, commit: str, dvc_remote: str, job: Job, workdir: Path) -> None:
     """Clone or fetch, run the point's experiment and push it; a failure names the point and the step."""
+    name, overrides = job.name, job.overrides
+    job.record("started")
     try:
-        clone = workdir / name
+        clone = private_dir(workdir) / name
         git = ["git", *dvc_cli.IDENTITY]
+        fetch = [*git, "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*"]
         if (clone / ".git").is_dir():
-            step("fetching the repository", [*git, "fetch", "--quiet", "origin"], clone)
+            if clone.lstat().st_uid != os.getuid():
+                raise StudyError(f"the clone {clone} belongs to another user")
+            job.step("fetching the repository", fetch, clone)
         else:
-            workdir.mkdir(parents=True, exist_ok=True)
-            step("cloning the repository", [*git, "clone", "--quiet", "--no-checkout", repo, str(clone)], workdir)
-        step(f"checking out {commit}", [*git, "checkout", "--quiet", "--force", commit], clone)
+            job.step("cloning the repository", [*git, "clone", "--quiet", "--no-checkout", repo, str(clone)], workdir)
+            job.step("forgetting the URL's credentials", [*git, "remote", "set-url", "origin",
+                                                            without_credentials(repo)], clone)
+        job.step(f"checking out {commit}", [*git, "checkout", "--quiet", "--force", commit], clone)
         dvc, env = dvc_cli.executable(), job_env(clone)
-        print(f"grid point {name}: {' '.join(overrides)}, {env.get(THREADS_ENV) or 'all'} TensorFlow thread(s)",
-              flush=True)
-        step("setting the DVC remote", [dvc, "remote", "add", "--local", "--default", "--force", "job", dvc_remote],
-             clone, env)
+        job.say(f"grid point {name}: {' '.join(overrides)}, {env.get(THREADS_ENV) or 'all'} TensorFlow thread(s)")
+        job.step("setting the DVC remote", [dvc, "remote", "add", "--local", "--default", "--force", "job",
+                                            dvc_remote], clone, env)
+        if name in dvc_cli.output(clone, "exp", "list", "--names-only").split():  # an earlier run of this grid
+            job.step("removing the earlier run of this point", [dvc, "exp", "remove", name], clone, env)
         sets = [arg for override in overrides for arg in ("-S", override)]
-        step("the experiment", [dvc, "exp", "run", "--pull", "--name", name, *sets], clone, env)
-        step("pushing the experiment", [dvc, "exp", "push", "origin", name], clone, env)
+        job.step("the experiment", [dvc, "exp", "run", "--pull", "--name", name, *sets], clone, env)
+        job.step("pushing the experiment", [dvc, "exp", "push", "--force", repo, name], clone, env)
     except StudyError as exc:
-        raise StudyError(f"grid point {name} ({' '.join(overrides)}): {exc}") from None
-    print(f"grid point {name}: pushed to {repo} and {dvc_remote}", flush=True)
+        error = redact(f"grid point {name} ({' '.join(overrides)}): {exc}")
+        job.record("failed", error)
+        raise StudyError(error) from None
+    job.record("finished")
+    job.say(f"grid point {name}: pushed to {repo} and {dvc_remote}")
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["--count"]:  # a CI matrix's cells: [0, 1, ...], one per point
+    if argv[:1] in (["--count"], ["--array"]):  # a CI matrix's cells [0, 1, ...], or Slurm's --array=0-N
         if len(argv) != 2:
-            raise StudyError("--count takes one grid file")
-        print(json.dumps(list(range(len(grid_points(Path(argv[1])))))))
+            raise StudyError(f"{argv[0]} takes one grid file")
+        indices = list(range(len(grid_points(Path(argv[1])))))
+        print(json.dumps(indices) if argv[0] == "--count" else f"0-{indices[-1]}")
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", required=True, help="the Git remote to clone and push the experiment to")
@@ -114,20 +216,24 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--index", type=int, default=os.environ.get("SLURM_ARRAY_TASK_ID"),
                         help="the grid line to run, from 0 (default: $SLURM_ARRAY_TASK_ID)")
     parser.add_argument("--name", help="the experiment's name (default: <grid name>-<index>, or point-<set>)")
-    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "mnist-ae-jobs",
-                        help="where the job clones the repository (default: $TMPDIR/mnist-ae-jobs)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"a private folder for the job's clone (default: {default_workdir()})")
+    parser.add_argument("--status", type=Path, default=None,
+                        help="where the point's status file goes (default: sweeps/<grid name>-status)")
     args = parser.parse_args(argv)
     if args.grid is not None:
         if args.index is None:
             raise StudyError("--grid needs --index (or $SLURM_ARRAY_TASK_ID)")
-        overrides, name = point_of(args.grid, args.index), args.name or f"{args.grid.stem}-{args.index}"
+        overrides, name = point_of(args.grid, args.index), args.name or point_name(args.grid, args.index)
     else:
         bad = [item for item in args.set if "=" not in item]
         if bad:
             raise StudyError(f"--set {bad[0]!r} is not a KEY=VALUE override")
         overrides = args.set
         name = args.name or "point-" + "-".join(item.replace("=", "-").replace(".", "-") for item in args.set)
-    run_point(args.repo, args.commit, args.dvc_remote, overrides, name, args.workdir.resolve())
+    status = (args.status or default_status_dir(args.grid)).resolve()
+    job = Job(name, overrides, status, args.index if args.grid is not None else None)
+    run_point(args.repo, args.commit, args.dvc_remote, job, (args.workdir or default_workdir()).resolve())
 
 
 if __name__ == "__main__":

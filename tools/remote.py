@@ -14,6 +14,12 @@ when an output recorded in dvc.lock is not on the remote, so a result nobody pus
 merged. With ``DVC_REMOTE_URL`` set, that URL is checked (as remote ``team``, in .dvc/config.local);
 without it, a default remote that is a directory missing on this machine means no team remote is
 set up here: the check is skipped and says so.
+
+Every failure is one line naming the remote, with DVC's own error (wrong credentials, a missing bucket,
+an unreachable endpoint). The shipped default remote, a folder beside the clone, is refused when that
+folder (or, before it exists, the folder that will hold it) belongs to another user or is writable by
+others without the sticky bit: whoever can write a remote can plant results that restore without
+training (docs/sharing.md, "Trust").
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +39,7 @@ from tools import dvc_cli
 
 URL_ENV = "DVC_REMOTE_URL"
 TEAM_REMOTE = "team"
+SHIPPED_REMOTE = "store"  # .dvc/config's default: ../../mnist-ae-dvc-store, a folder beside the clone
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,62 @@ def default_remote(root: Path, name: str | None = None) -> Remote:
         return Remote(name, config["remote"][name]["url"])
 
 
+def untrusted(remote: Remote) -> str | None:
+    """Why the shipped default remote's folder cannot be trusted, or None: it (or, before its first push,
+    its parent) belongs to another user, or others may write it without the sticky bit."""
+    path = remote.local_path
+    if remote.name != SHIPPED_REMOTE or path is None:
+        return None
+    folder = path if path.exists() else path.parent
+    if not folder.exists():
+        return None
+    info = folder.stat()
+    if path.exists() and info.st_uid != os.getuid():
+        return f"{folder} belongs to uid {info.st_uid}, not to you (uid {os.getuid()})"
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        return f"{folder} is writable by every user and has no sticky bit"
+    return None
+
+
+def trusted(remote: Remote) -> Remote:
+    """``remote``, or one line saying why its folder is refused."""
+    if reason := untrusted(remote):
+        raise StudyError(f"DVC remote {remote} is refused: {reason}; anyone who can write it can plant results "
+                         f"that restore without training (docs/sharing.md, \"Trust\"): use a folder of your own")
+    return remote
+
+
 def unreachable(remote: Remote) -> str | None:
     """Why ``remote`` cannot be reached, as far as can be told without a network call."""
     path = remote.local_path
     if path is not None and not path.is_dir():
         return f"{path} is not a directory"
     return None
+
+
+def reach(root: Path, remote: Remote) -> None:
+    """List the top of a network remote (an S3 bucket, say) once, so that an unreachable endpoint, wrong
+    credentials or a missing bucket end in one line within seconds, before a push or pull retries each
+    of its files in turn, and before a check calls every output missing."""
+    if remote.local_path is not None:
+        return
+    import logging
+
+    from dvc.repo import Repo
+
+    for name in ("botocore", "aiobotocore", "s3fs"):  # their INFO lines ("Found credentials in ...") are noise
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with Repo(str(root)) as repo:
+        try:
+            location = repo.cloud.get_remote(remote.name)
+            top = location.fs.parts(location.path)[0]
+            location.fs.ls(top)
+        except FileNotFoundError as exc:
+            raise StudyError(f"DVC remote {remote} is unreachable: '{top}' does not exist ({exc})") from None
+        except PermissionError as exc:
+            raise StudyError(f"DVC remote {remote} refused these credentials: {exc}") from None
+        except Exception as exc:  # each cloud's client has its own: botocore's EndpointConnectionError, ...
+            raise StudyError(f"DVC remote {remote} is unreachable: {exc}") from None
 
 
 def failure_line(remote: Remote, output: str) -> str:
@@ -80,14 +138,14 @@ def failure_line(remote: Remote, output: str) -> str:
         targets = ", ".join(failed.group(1).split())
         return (f"DVC remote {remote} is missing these, or holds damaged copies: {targets}; "
                 "nothing was checked out for them (push them from a clone that has them)")
-    errors = [line.removeprefix("ERROR:").strip() for line in output.splitlines() if line.startswith("ERROR:")]
-    return f"dvc pull from remote {remote} failed: {errors[0] if errors else output.strip()[-300:]}"
+    return f"dvc pull from DVC remote {remote} failed: {dvc_cli.error_line(output)}"
 
 
 def pull(root: Path, targets: list[str], name: str | None = None) -> None:
-    remote = default_remote(root, name)
+    remote = trusted(default_remote(root, name))
     if reason := unreachable(remote):
         raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
+    reach(root, remote)
     command = [dvc_cli.executable(), "pull", "--run-cache", "-r", remote.name, *targets]
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
@@ -95,10 +153,34 @@ def pull(root: Path, targets: list[str], name: str | None = None) -> None:
     print(result.stdout.strip() or f"pulled from {remote}")
 
 
-def run_cache_entries(root: Path) -> list[tuple[str, str]]:
-    """(key, value) of every run-cache entry in this clone's cache, as DVC stores them under runs/."""
-    runs = root / ".dvc" / "cache" / "runs"
+def run_cache_entries(repo) -> list[tuple[str, str]]:
+    """(key, value) of every run-cache entry in the clone's cache, wherever `dvc cache dir` put it."""
+    runs = Path(repo.stage_cache.cache_dir)
     return sorted((entry.parent.name, entry.name) for entry in runs.glob("*/*/*") if entry.is_file())
+
+
+def entry_outputs(repo, entry: tuple[str, str], remote: str) -> dict | None:
+    """The files one run-cache entry names, as {object database: object ids}, or None when any of them
+    is gone from the local cache (after `dvc gc -w`, say).
+
+    The one place that calls DVC's private run-cache API (tests/test_sharing.py names each call when
+    a DVC upgrade breaks it): ``StageCache.get_used_objs`` and ``HashFileDB.exists``; the caller then
+    pushes with ``DataCloud.push(objs, remote=, odb=)``.
+    """
+    from contextlib import chdir
+
+    from dvc.exceptions import DvcException
+
+    try:
+        with chdir(repo.root_dir):  # DVC builds the entry's stage relative to the working directory
+            used = repo.stage_cache.get_used_objs([entry], remote=remote)
+    except DvcException:
+        return None
+    for odb, objs in used.items():
+        cache = odb or repo.cache.local
+        if any(not cache.exists(obj.value) for obj in objs):
+            return None
+    return used
 
 
 def push(root: Path, name: str | None = None) -> None:
@@ -107,29 +189,39 @@ def push(root: Path, name: str | None = None) -> None:
     DVC pushes the entries alone (treeverse/dvc#10472): the outputs of a stage that ran at other
     params than the committed ones, and every ``cache: false`` plot or metric (git holds those,
     DVC's cache only a copy for the run cache), would stay on this machine, and another clone's
-    ``dvc exp run --pull`` would train again. This pushes them as well.
+    ``dvc exp run --pull`` would train again. This pushes them as well. An entry whose files are gone
+    from the cache (`dvc gc -w` removes them) is skipped and counted, not a failure.
     """
     from dvc.repo import Repo
 
-    remote = default_remote(root, name)
+    remote = trusted(default_remote(root, name))
     # A local remote is made by its first push: only the folder that will hold it must exist.
     if remote.local_path is not None and not remote.local_path.parent.is_dir():
         raise StudyError(f"DVC remote {remote} is unreachable: {remote.local_path.parent} is not a directory")
-    dvc_cli.output(root, "push", "--run-cache", "-r", remote.name)
-    entries = run_cache_entries(root)
+    reach(root, remote)
+    dvc_cli.output(root, "push", "--run-cache", "-r", remote.name, what=f"dvc push to DVC remote {remote}")
     with Repo(str(root)) as repo:
-        pushed = failed = 0
-        for odb, objs in repo.stage_cache.get_used_objs(entries, remote=remote.name).items():
-            result = repo.cloud.push(objs, remote=remote.name, odb=odb)
-            pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
+        entries = run_cache_entries(repo)
+        pushed = failed = skipped = 0
+        for entry in entries:
+            used = entry_outputs(repo, entry, remote.name)
+            if used is None:
+                skipped += 1
+                continue
+            for odb, objs in used.items():
+                result = repo.cloud.push(objs, remote=remote.name, odb=odb)
+                pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
     if failed:
         raise StudyError(f"{failed} file(s) of the run cache could not be pushed to DVC remote {remote}")
-    print(f"pushed the results, {len(entries)} run-cache entries and {pushed} of their files to DVC remote {remote}")
+    gone = f"; {skipped} entries skipped, their files gone from the cache (dvc gc)" if skipped else ""
+    print(f"pushed the results, {len(entries) - skipped} run-cache entries' files ({pushed} new) to DVC remote "
+          f"{remote}{gone}")
 
 
 def not_in_remote(root: Path, remote: Remote) -> list[str]:
     """Outputs recorded in dvc.lock that the remote lacks, from ``dvc data status --not-in-remote``."""
-    output = dvc_cli.output(root, "data", "status", "--not-in-remote", "--json", "-r", remote.name)
+    output = dvc_cli.output(root, "data", "status", "--not-in-remote", "--json", "-r", remote.name,
+                            what=f"checking DVC remote {remote}")
     return sorted(json.loads(output or "{}").get("not_in_remote", []))
 
 
@@ -138,10 +230,11 @@ def check(root: Path) -> None:
         dvc_cli.output(root, "remote", "add", "--local", "--force", TEAM_REMOTE, url)
         remote = default_remote(root, TEAM_REMOTE)
     else:
-        remote = default_remote(root)
+        remote = trusted(default_remote(root))
         if reason := unreachable(remote):
             print(f"skipped: no team remote here ({URL_ENV} is unset and the default remote {remote}: {reason})")
             return
+    reach(root, remote)
     missing = not_in_remote(root, remote)
     if missing:
         raise StudyError(f"{len(missing)} output(s) in dvc.lock are not on DVC remote {remote}: "

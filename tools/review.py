@@ -10,7 +10,9 @@
 - the path of the ``dvc plots diff`` HTML, and the full ``dvc metrics diff`` folded away.
 
 It reads committed files only (DVC and git for the base, the working tree for the head), so it
-needs no DVC remote and no training. It first checks that the head's results are current (``make check``):
+needs no DVC remote and no training. The rules come from the base: σ is the base's committed seed
+spread, so a pull request that widens it, or deletes it, judges itself by the old one (the review
+says when it changes the record). ``--fail-on-worse`` fails closed (tools/verdicts.py: gate_failures). It first checks that the head's results are current (``make check``):
 a review of stale results would report "same" for a change nobody reran. ``--allow-stale`` writes a
 draft anyway, with the stale stages named at its top.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,14 +30,14 @@ import yaml
 
 from mnist_ae import StudyError
 from mnist_ae.config import PARAMS_FILE
-from mnist_ae.files import atomic_dir, atomic_path, read_json
+from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, SEED_SPREAD
 from tools import dvc_cli
 from tools.charts import NoRenderer, charts_section, render_charts
 from tools.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.dotted import flatten
-from tools.verdicts import (compare, every_metric_table, key_metrics_from_diff, metrics_table, noisy_input_metrics,
-                            params_table, regressions, spread_note, tally)
+from tools.verdicts import (compare, every_metric_table, gate_failures, key_metrics_from_diff, metrics_table,
+                            noisy_input_metrics, params_table, spread_note, tally, unusable_spread)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
 
@@ -123,7 +126,7 @@ def dvc_json(root: Path, *args: str) -> dict:
 
 def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> tuple[Path, str, list[str]]:
     """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``;
-    return ``out``, a one-line tally of the verdicts and one line per key metric worse beyond 2 σ."""
+    return ``out``, a one-line tally of the verdicts and one line per gate failure (gate_failures)."""
     warning = staleness_note(root, allow_stale)
     revs = Revisions(root, base)
     base_short, head_short = revs.short(revs.base_sha), revs.short("HEAD")
@@ -133,8 +136,13 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     params_diff = dvc_json(root, "params", "diff", revs.base_sha)
     noise_change = params_diff.get("params.yaml", {}).get(NOISE_PARAM)
     metrics_diff = dvc_json(root, "metrics", "diff", revs.base_sha, "--all")
-    head_spread = read_json(root / SEED_SPREAD) if (root / SEED_SPREAD).is_file() else None
-    spread, verdict_basis = spread_note(head_spread, flatten(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {}))
+    base_record, head_record = revs.base_file(SEED_SPREAD), revs.head_file(SEED_SPREAD)
+    base_spread = json.loads(base_record) if base_record is not None else None
+    base_params = flatten(yaml.safe_load(revs.base_file(PARAMS_FILE) or b"{}") or {})
+    spread, verdict_basis = spread_note(base_spread, base_params)
+    if head_record != base_record:
+        verdict_basis += (f" **This pull request {'deletes' if head_record is None else 'changes'} "
+                          f"`{SEED_SPREAD}`**; the verdicts use the base's record, not the head's.")
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
     full_metrics = every_metric_table(metrics_diff)
     assets_name = f"{out.stem}_files"
@@ -191,7 +199,26 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
     ])
     with atomic_path(out) as tmp:
         tmp.write_text(text)
-    return out, f"key metrics against {base_label.replace('`', '')}: {tally(changes)}", regressions(changes)
+    with atomic_path(summary_path(out)) as tmp:
+        tmp.write_text(job_summary(text, assets_name))
+    failures = gate_failures(changes, unusable_spread(base_spread, base_params))
+    return out, f"key metrics against {base_label.replace('`', '')}: {tally(changes)}", failures
+
+
+ARTIFACT = "results-review"  # .github/workflows/pr-review.yml uploads the review and its files under this name
+
+
+def summary_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_summary.md")
+
+
+def job_summary(text: str, assets_name: str) -> str:
+    """The review for a CI job summary, which shows no file of the run: every link into ``assets_name``
+    becomes its path in the uploaded artifact, so nothing renders as a broken image."""
+    pattern = re.compile(r"!?\[([^\]]*)\]\((" + re.escape(assets_name) + r"/[^)]*)\)")
+    body = pattern.sub(lambda match: f"`{match.group(2)}`", text)
+    return (f"> Figures, charts and the interactive plots are in this run's `{ARTIFACT}` artifact "
+            f"(Summary → Artifacts), under the paths named below.\n\n{body}")
 
 
 def main(argv: list[str]) -> None:
@@ -201,15 +228,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--allow-stale", action="store_true",
                         help="review even if the committed results do not match dvc.lock (a draft)")
     parser.add_argument("--fail-on-worse", action="store_true",
-                        help="exit 1 when a key metric is worse beyond 2 σ of the seed spread, naming each "
-                             "(the review is written first)")
+                        help="exit 1 when a key metric is worse beyond 2 σ of the base's seed spread, or cannot be "
+                             "judged, naming each (the review is written first)")
     args = parser.parse_args(argv)
-    out, summary, worse = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
+    out, summary, failures = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
     print(summary)
-    print(f"wrote {out} and {out.parent / (out.stem + '_files')}/")
-    if args.fail_on_worse and worse:
-        print("\n".join(worse), file=sys.stderr)
-        raise StudyError(f"{len(worse)} key metric(s) worse than {args.base} beyond the seed noise; see {out}")
+    print(f"wrote {out}, {summary_path(out)} and {out.parent / (out.stem + '_files')}/")
+    if args.fail_on_worse and failures:
+        print("\n".join(failures), file=sys.stderr)
+        worse = sum(line.startswith("worse: ") for line in failures)
+        parts = [f"{worse} key metric(s) worse than {args.base} beyond the seed noise"] if worse else []
+        if len(failures) > worse:
+            parts.append(f"{len(failures) - worse} the gate cannot judge against {args.base}")
+        raise StudyError(f"{'; '.join(parts)}; see {out}")
 
 
 if __name__ == "__main__":

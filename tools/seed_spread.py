@@ -7,6 +7,9 @@ in ``base.seed`` alone, reads each one's metrics files from its commit, and writ
 model, the mean, standard deviation (n - 1), minimum and maximum over the seeds, their number, and
 the commit and params they were measured at.
 
+``--models vae --add-into records/seed_spread.json`` adds the key metrics the record lacks (one the
+catalogue gained after the spread was measured), from these runs alone, and lists them under "added".
+
 ``--models deep --pool-into records/seed_spread.json`` measures the same way but keeps only the named
 models, and pools their runs into an existing spread file: on another CPU, say, where the last digits of
 every float differ and some trajectories drift further than another seed moves them. The pooled mean
@@ -138,6 +141,23 @@ def pooled(base: dict[str, Any], other: dict[str, Any], models: list[str], machi
     return result
 
 
+def with_missing_metrics(base: dict[str, Any], other: dict[str, Any], models: list[str]) -> dict[str, Any]:
+    """``base`` plus the key metrics of ``models`` that only ``other``'s runs measured (a metric added to the
+    catalogue after ``base`` was measured), listed under "added"; the metrics both have stay ``base``'s."""
+    if differences := spread_param_differences(base, other["params"]):
+        raise StudyError(f"cannot add: the runs differ in {', '.join(differences)}, not in the seed alone")
+    result, names = copy.deepcopy(base), []
+    for model in models:
+        for name, stats in other["metrics"].get(model, {}).items():
+            if name not in result["metrics"].setdefault(model, {}):
+                result["metrics"][model][name] = stats
+                names.append(f"{model}.{name}")
+    if not names:
+        raise StudyError(f"nothing to add: {SEED_SPREAD} already has every key metric of {', '.join(models)}")
+    result.setdefault("added", []).append({"metrics": names, "seeds": other["seeds"], "commit": other["commit"]})
+    return result
+
+
 def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     """(full commit, params.yaml's dotted keys) at ``rev``, read through git."""
     commit = git("rev-parse", f"{rev}^{{commit}}").strip()
@@ -171,7 +191,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--models", help="comma-separated models to keep (default: all that the runs have)")
     parser.add_argument("--pool-into", type=Path, metavar="SPREAD",
                         help="pool these runs into an existing spread file (written in place) instead of --out")
+    parser.add_argument("--add-into", type=Path, metavar="SPREAD",
+                        help="add the key metrics these runs have and SPREAD lacks (written in place)")
     args = parser.parse_args(argv)
+    if args.pool_into and args.add_into:
+        parser.error("--pool-into and --add-into exclude each other")
+    if args.add_into and not args.models:
+        parser.error("--add-into needs --models")
+    if args.add_into and not args.add_into.is_file():
+        raise StudyError(f"{args.add_into}: no such spread file to add to")
     if args.pool_into and not args.models:
         parser.error("--pool-into needs --models: the runs' other metrics files may be their baseline's copies")
     if args.pool_into and not args.pool_into.is_file():
@@ -186,7 +214,9 @@ def main(argv: list[str]) -> None:
         if missing := [model for model in models if model not in result["metrics"]]:
             raise StudyError(f"the seed runs have no metrics for {', '.join(missing)}")
         result["metrics"] = {model: result["metrics"][model] for model in models}
-    out = args.pool_into or args.out
+    out = args.pool_into or args.add_into or args.out
+    if args.add_into:
+        result = with_missing_metrics(json.loads(args.add_into.read_text()), result, models)
     if args.pool_into:
         from benchmarks.timing import cpu_field, cpu_model
 

@@ -174,27 +174,63 @@ def tally(changes: list[MetricChange]) -> str:
     return text + (f"; {moved} of them measured at a new noise factor" if moved else "")
 
 
+def unusable_spread(spread: dict | None, base_params: dict) -> str | None:
+    """Why the base's seed spread cannot judge a change (missing, or measured at other params), or None."""
+    if spread is None:
+        return "the base commits no seed spread (records/seed_spread.json; `make seed-spread` measures it)"
+    differing = spread_param_differences(spread, base_params)
+    if differing:
+        shown = ", ".join(differing[:5]) + (" …" if len(differing) > 5 else "")
+        return (f"the base's seed spread was measured at other params than the base's own ({shown} differ); "
+                f"rerun `make seed-spread` on the base")
+    return None
+
+
 def spread_note(spread: dict | None, base_params: dict) -> tuple[dict | None, str]:
     """(the spread's metrics to judge by, or None, and a sentence saying what the verdicts rest on).
 
-    The spread counts only where it was measured at the base's params (base.seed aside).
+    ``spread`` is the base's committed record: the pull request under review cannot widen it. It counts
+    only where it was measured at the base's params (base.seed aside).
     """
     rule = (f"A change is **better** or **worse** only beyond {SIGMA_MULTIPLE:g} standard deviations of that "
             f"metric over seeds (σ); within that it is \"{WITHIN}\".")
     if spread is None:
-        return None, (f"No seed spread is committed (`make seed-spread` measures it), so no change is called "
-                      f"better or worse: each is \"{UNMEASURED}\".")
+        return None, (f"No seed spread is committed at the base (`make seed-spread` measures it), so no change "
+                      f"is called better or worse: each is \"{UNMEASURED}\".")
     differing = spread_param_differences(spread, base_params)
     if differing:
         shown = ", ".join(f"`{key}`" for key in differing[:5]) + (" …" if len(differing) > 5 else "")
-        return None, (f"The committed seed spread was measured at other params than the base ({shown} differ), "
+        return None, (f"The base's seed spread was measured at other params than the base ({shown} differ), "
                       f"so no change is called better or worse: rerun `make seed-spread` on the base.")
     seeds = ", ".join(str(seed) for seed in spread.get("seeds", []))
     pooled = "".join(f" For {', '.join(f'`{m}`' for m in batch['models'])} it also pools {len(batch['seeds'])} runs "
                      f"on {batch['machine']}, so it covers a change of CPU." for batch in spread.get("pooled", []))
+    added = "".join(f" {', '.join(f'`{m}`' for m in batch['metrics'])} joined it later, from {len(batch['seeds'])} "
+                    f"runs at `{str(batch['commit'])[:7]}`." for batch in spread.get("added", []))
     return spread.get("metrics", {}), (f"{rule} σ is from {len(spread.get('seeds', []))} runs at the base's params "
-                                       f"(`{spread.get('varied')}` = {seeds}; `records/seed_spread.json`, "
-                                       f"measured at `{str(spread.get('commit'))[:7]}`).{pooled}")
+                                       f"(`{spread.get('varied')}` = {seeds}; the base's `records/seed_spread.json`, "
+                                       f"measured at `{str(spread.get('commit'))[:7]}`).{pooled}{added}")
+
+
+def gate_failures(changes: list[MetricChange], unusable: str | None) -> list[str]:
+    """What fails ``--fail-on-worse``, one line each; the gate fails closed.
+
+    Besides every regression: a key metric moved but the base has no usable spread to judge it by
+    (``unusable``: why), a changed key metric the base's spread has no σ for, and a key metric the base
+    has and the head dropped.
+    """
+    # A metric measured at a new noise factor compares other digits: nothing to judge (regressions() agrees).
+    moved = [c for c in changes if c.verdict not in ("same", "new") and not c.at_new_noise_level]
+    lines = []
+    if unusable and any(c.verdict != "removed" for c in moved):
+        lines.append(f"cannot judge: {unusable}")
+    for c in moved:
+        if c.verdict == "removed":
+            lines.append(f"removed: {c.name} is a key metric at the base ({c.metric.format(c.base)}) and missing "
+                         f"in the head")
+        elif c.verdict == UNMEASURED and not unusable:
+            lines.append(f"cannot judge {c.name}: the base's seed spread has no σ for it (`make seed-spread`)")
+    return lines + regressions(changes)
 
 
 def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: str) -> str:

@@ -139,9 +139,12 @@ def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
 
 
 def pooled_note(spread: dict) -> str:
-    """", and for `deep` 4 more on AMD EPYC" for each batch of runs pooled in from another machine."""
+    """", and for `deep` 4 more on AMD EPYC" for each batch of runs pooled in from another machine, and
+    ", `vae.iwae_nll_nats` from 4 runs at commit `6c5213e`" for each metric added later."""
     return "".join(f", and for {', '.join(f'`{m}`' for m in batch['models'])} {len(batch['seeds'])} more on "
-                   f"{batch['machine']}" for batch in spread.get("pooled", []))
+                   f"{batch['machine']}" for batch in spread.get("pooled", [])) + \
+        "".join(f", {', '.join(f'`{m}`' for m in batch['metrics'])} from {len(batch['seeds'])} runs at commit "
+                f"`{str(batch['commit'])[:7]}`" for batch in spread.get("added", []))
 
 
 # The params a key metric can depend on, so the ones a seed spread must share to apply: not the

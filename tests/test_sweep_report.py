@@ -1,0 +1,143 @@
+"""A sweep's jobs, their parts that need no cluster: the private job folder, credentials kept out of logs and
+clones, each point's status file, and the one sweep report that reads them (tools/grid_job.py,
+tools/exp_table.py). tests/test_grid.py runs the jobs for real, in a Slurm array and as local processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_ae import StudyError
+from tools.exp_table import PointState, job_points, sweep_report, sweep_options
+from tools.grid_job import Job, private_dir, redact, without_credentials
+
+from conftest import ROOT
+
+TOKEN = "ghs_s3cr3tT0ken"
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"https://x-access-token:{TOKEN}@github.com/team/mnist-ae", "https://***@github.com/team/mnist-ae"),
+    (f"clone https://{TOKEN}@host/r.git into s3://bucket/x", "clone https://***@host/r.git into s3://bucket/x"),
+    ("ssh://alice@lab/srv/repo and /plain/path", "ssh://***@lab/srv/repo and /plain/path"),
+])
+def test_every_urls_credentials_are_masked_in_log_lines(text, shown):
+    assert redact(text) == shown
+
+
+@pytest.mark.parametrize("url, kept", [
+    (f"https://x-access-token:{TOKEN}@github.com/team/mnist-ae", "https://github.com/team/mnist-ae"),
+    ("https://github.com/team/mnist-ae", "https://github.com/team/mnist-ae"),
+    ("/srv/git/mnist-ae.git", "/srv/git/mnist-ae.git"),
+    ("ssh://git@lab/srv/mnist-ae.git", "ssh://git@lab/srv/mnist-ae.git"),  # a user name, no secret
+])
+def test_the_clone_keeps_the_url_without_its_credentials(url, kept):
+    assert without_credentials(url) == kept
+
+
+def test_a_step_logs_its_command_and_output_with_credentials_masked(tmp_path, capsys):
+    job = Job("grid-0", ["a=1"], tmp_path / "status", 0)
+    job.step("echoing", [sys.executable, "-c", f"print('fetching https://u:{TOKEN}@host/r')"], tmp_path)
+    with pytest.raises(StudyError) as failure:
+        job.step("failing", [sys.executable, "-c", f"import sys; sys.exit('https://u:{TOKEN}@host 3')"], tmp_path)
+    printed = capsys.readouterr().out
+    assert TOKEN not in printed + str(failure.value) + "\n".join(job.tail)
+    assert "fetching https://***@host/r" in printed and printed.count("+ ") == 2
+    assert str(failure.value).startswith("failing failed (`") and "exited with 1" in str(failure.value)
+
+
+def test_the_job_folder_is_made_private_and_tightened(tmp_path):
+    made = private_dir(tmp_path / "cache" / "jobs")
+    assert made.stat().st_mode & 0o777 == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o777)
+    assert private_dir(loose).stat().st_mode & 0o777 == 0o700
+
+
+def test_a_job_folder_that_is_a_link_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "jobs").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StudyError, match="is a link or not a folder; refusing to run jobs in it"):
+        private_dir(tmp_path / "jobs")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a folder that belongs to another user")
+def test_a_job_folder_another_user_made_first_is_refused_with_one_line(tmp_path):
+    planted = tmp_path / "jobs"
+    planted.mkdir()
+    os.chown(planted, 65534, 65534)
+    grid = tmp_path / "g.grid"
+    grid.write_text("a=1\n")
+    result = subprocess.run([sys.executable, "-m", "tools.grid_job", "--repo", "/nowhere", "--commit", "0" * 40,
+                             "--dvc-remote", "/nowhere", "--grid", str(grid), "--index", "0", "--workdir",
+                             str(planted), "--status", str(tmp_path / "status")], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: grid point g-0 (a=1): job folder {planted} belongs to uid 65534, not "
+                                     f"to you (uid 0); refusing to run jobs in it: pass --workdir (or "
+                                     f"MNIST_AE_JOB_DIR) a folder of your own")
+    assert json.loads((tmp_path / "status" / "g-0.json").read_text())["state"] == "failed"
+    assert not any(planted.iterdir())
+
+
+def test_the_default_job_folder_is_the_users_own_cache(monkeypatch, tmp_path):
+    from tools.grid_job import default_workdir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_workdir() == tmp_path / "mnist-ae" / "jobs"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_workdir() == Path.home() / ".cache" / "mnist-ae" / "jobs"
+
+
+def status_file(folder: Path, name: str, **status) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, **status}))
+
+
+def test_the_report_lists_every_grid_point_finished_failed_started_or_never_reported(tmp_path):
+    grid = tmp_path / "noise.grid"
+    grid.write_text("# four points\nnoise.factor=0.1\nnoise.factor=0.3\nnoise.factor=-1\nnoise.factor=0.7\n")
+    status = tmp_path / "status"
+    status_file(status, "noise-0", state="finished")
+    status_file(status, "noise-1", state="started", slurm_job="4242")
+    status_file(status, "noise-2", state="failed", error="grid point noise-2 (noise.factor=-1): the experiment failed",
+                log_tail=["error: noise.factor must be >= 0, got -1"])
+    points = job_points(grid, status)
+    assert [(p.name, p.state) for p in points] == [("noise-0", "finished"), ("noise-1", "started, never ended"),
+                                                  ("noise-2", "failed"), ("noise-3", "never reported")]
+    report = sweep_report(f"sweep {grid.name}", points)
+    assert report.splitlines()[0] == ("Sweep report (sweep noise.grid): 4 point(s): 1 failed, 1 never reported, "
+                                      "1 started, never ended, 1 finished")
+    lines = report.splitlines()[2:]
+    assert lines[0] == "- failed: noise-2 (noise.factor=-1); grid point noise-2 (noise.factor=-1): the experiment failed"
+    assert lines[1] == "    error: noise.factor must be >= 0, got -1"
+    assert lines[2].startswith("- never reported: noise-3 (noise.factor=0.7); no ")
+    assert "started on slurm job 4242: still running, or killed" in lines[3]
+    assert lines[4] == "- finished: noise-0 (noise.factor=0.1)"
+
+
+def test_the_markdown_report_fences_the_log_lines():
+    report = sweep_report("local queue", [PointState("bad", "failed", detail="full log: x.log", tail=("a", "b"))],
+                          markdown=True)
+    assert report.startswith("### Sweep report (local queue): 1 point(s): 1 failed")
+    assert "\n  ```\n  a\n  b\n  ```" in report
+
+
+def test_the_grid_and_its_status_folder_go_together(tmp_path):
+    with pytest.raises(StudyError, match="--grid and --status go together"):
+        sweep_options(["--grid", "g.grid", "--md"])
+    with pytest.raises(StudyError, match="no such folder"):
+        sweep_options(["--grid", "g.grid", "--status", str(tmp_path / "none")])
+    assert sweep_options(["--md", "--rev", "abc"]) == (None, None, ["--md", "--rev", "abc"])
+
+
+def test_slurms_array_range_and_the_ci_matrix_come_from_the_grid(tmp_path):
+    grid = tmp_path / "g.grid"
+    grid.write_text("a=1\n# comment\na=2\na=3\n")
+    run = lambda flag: subprocess.run([sys.executable, "-m", "tools.grid_job", flag, str(grid)], cwd=ROOT,  # noqa
+                                      capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
+    assert run("--array").stdout == "0-2\n" and json.loads(run("--count").stdout) == [0, 1, 2]
