@@ -55,8 +55,6 @@ check: install  ## fail if committed results do not match the code and params; R
 	$(if $(REMOTE),$(RUN) python -m tools.remote check)
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
-	$(BIN)/python stages/report.py --readme README.md --uncertainty docs/uncertainty.md
-	$(BIN)/python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md
 	$(BIN)/python -m tools.facts --write
 
 # BASE=HEAD after `dvc repro` on another CPU: did the rerun reproduce the committed results, metric by metric?

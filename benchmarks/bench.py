@@ -38,9 +38,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from mnist_ae.machine import cpu_model
 from pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pipeline
 from tables import markdown
-from timing import (child, cpu_model, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
+from timing import (child, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
                     time_plain_fit)
 
 VARIANTS = ("pipeline", "plain")

@@ -52,7 +52,8 @@ def main() -> None:
         print(json.dumps(time_epochs(name, MODES[mode], args.epochs)))
         return
 
-    from timing import cpu_model, provenance
+    from mnist_ae.machine import cpu_model
+    from timing import provenance
 
     from mnist_ae.config import load_params
     from mnist_ae.files import write_json

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -34,18 +33,16 @@ def epoch_timer():
 
 
 def load_digits(name: str):
-    """(params, model params, inputs, targets, validation inputs, validation targets) as the train stage reads them."""
+    """(params, model params, inputs, targets, validation inputs, validation targets) as the train stage
+    reads them (mnist_ae.files.training_digits)."""
     from mnist_ae.config import load_params
-    from mnist_ae.files import load_split
+    from mnist_ae.files import training_digits
     from mnist_ae.models import block_of
-    from mnist_ae.paths import data_dir
 
     params = load_params()
     model_params = block_of(params.train, name)
-    split = {(kind, s): load_split(data_dir(kind), s).x
-             for kind in {"clean", model_params.input} for s in ("train", "val")}
-    return (params, model_params, split[model_params.input, "train"], split["clean", "train"],
-            split[model_params.input, "val"], split["clean", "val"])
+    digits, _ = training_digits(model_params.input)
+    return (params, model_params, digits["inputs"], digits["targets"], digits["val_inputs"], digits["val_targets"])
 
 
 def time_pipeline_fit(name: str, epochs: int, validate: bool = True, train_overrides: dict | None = None,
@@ -180,7 +177,7 @@ def provenance(root: Path) -> dict:
     """
     from datetime import datetime, timezone
 
-    from mnist_ae.runtime import cpu_flags  # imports TensorFlow, as every timed stage does anyway
+    from mnist_ae.machine import cpu_field, cpu_flags, cpu_model
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
@@ -192,18 +189,3 @@ def provenance(root: Path) -> dict:
             "cpu_family_model": cpu_field("cpu family") + "/" + cpu_field("model"),
             "cpu_flags": sorted(cpu_flags() & set(NOTABLE_CPU_FLAGS)), "cpus": os.cpu_count(),
             "threads": int(os.environ.get("MNIST_AE_THREADS") or os.cpu_count())}
-
-
-def cpu_field(name: str) -> str:
-    """One field of /proc/cpuinfo's first CPU, e.g. "cpu family"; "?" where there is none."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "?"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == name), "?")
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, or the architecture where there is none."""
-    name = cpu_field("model name")
-    return platform.machine() if name == "?" else name

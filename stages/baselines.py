@@ -5,7 +5,7 @@ import logging
 from mnist_ae.config import load_params
 from mnist_ae.files import atomic_path, load_split, write_json
 from mnist_ae.paths import data_dir, metrics_file, robustness_file
-from mnist_ae.stage import run_stage
+from mnist_ae.stage import computing, run_stage
 
 log = logging.getLogger("baselines")
 
@@ -20,18 +20,20 @@ def main(argv: list[str]) -> None:
     from mnist_ae.codecs import (evaluate_codec, fit_pca, floor_metrics, identity, mean_image_metrics, pca_codec,
                                  robustness_curve)
 
-    pca = pca_codec(fit_pca(train.x, params.baselines.pca_components, seed))
-    curves = {
-        "pca": robustness_curve(pca.reconstruct, test.x, cfg.robustness_factors, seed),
-        "noisy_input": robustness_curve(identity, test.x, cfg.robustness_factors, seed),
-    }
+    with computing("evaluation"):
+        pca = pca_codec(fit_pca(train.x, params.baselines.pca_components, seed))
+        curves = {
+            "pca": robustness_curve(pca.reconstruct, test.x, cfg.robustness_factors, seed),
+            "noisy_input": robustness_curve(identity, test.x, cfg.robustness_factors, seed),
+        }
+        pca_metrics = evaluate_codec(pca, train, test, noisy_test, cfg.probe_train_size, cfg.knn_neighbors, seed)
+        mean_image, floor = mean_image_metrics(train, test), floor_metrics(test)
     for name, curve in curves.items():
         with atomic_path(robustness_file(name)) as tmp:
             curve.to_csv(tmp, index=False)
-    pca_metrics = evaluate_codec(pca, train, test, noisy_test, cfg.probe_train_size, cfg.knn_neighbors, seed)
     write_json(metrics_file("pca"), pca_metrics)
-    write_json(metrics_file("mean_image"), mean_image_metrics(train, test))
-    write_json(metrics_file("floor"), floor_metrics(test))
+    write_json(metrics_file("mean_image"), mean_image)
+    write_json(metrics_file("floor"), floor)
     log.info("PCA-%d test BCE %.4f", params.baselines.pca_components, pca_metrics["test"]["bce_nats"])
 
 

@@ -5,7 +5,7 @@ import logging
 from mnist_ae.config import check_batch_fits, load_params
 from mnist_ae.files import load_split, save_model, write_json
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file
-from mnist_ae.stage import run_stage
+from mnist_ae.stage import computing, run_stage
 
 log = logging.getLogger("classifier")
 
@@ -21,8 +21,10 @@ def main(argv: list[str]) -> None:
     from mnist_ae.runtime import seed_everything
 
     seed_everything(params.base.seed)
-    model = train_classifier(train, val, params.classifier)
-    test_acc = accuracy(model, test)
+    with computing("fit"):
+        model = train_classifier(train, val, params.classifier)
+    with computing("evaluation"):
+        test_acc = accuracy(model, test)
     log.info("classifier test accuracy %.4f", test_acc)
     save_model(model, CLASSIFIER)
     write_json(metrics_file("classifier"), {"test_acc": test_acc, "params": model.count_params()})

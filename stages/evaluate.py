@@ -6,7 +6,7 @@ from mnist_ae.config import load_params
 from mnist_ae.files import atomic_path, load_split, write_json
 from mnist_ae.models import get_spec
 from mnist_ae.paths import CLASSIFIER, data_dir, metrics_file, model_file, robustness_file
-from mnist_ae.stage import model_argument, run_stage
+from mnist_ae.stage import computing, model_argument, run_stage
 
 log = logging.getLogger("evaluate")
 
@@ -23,11 +23,12 @@ def main(argv: list[str]) -> None:
     from mnist_ae.evaluation import evaluate_model, keras_codec
     from mnist_ae.models import load
 
-    model, classifier = load(model_file(name), name), load(CLASSIFIER)
+    model, classifier = load(model_file(name), name), load(CLASSIFIER, "classifier")
 
-    metrics = evaluate_model(name, model, classifier, train, test, noisy_test, params.evaluate, params.base.seed)
-    curve = robustness_curve(keras_codec(model).reconstruct, test.x, params.evaluate.robustness_factors,
-                             params.base.seed)
+    with computing("evaluation"):
+        metrics = evaluate_model(name, model, classifier, train, test, noisy_test, params.evaluate, params.base.seed)
+        curve = robustness_curve(keras_codec(model).reconstruct, test.x, params.evaluate.robustness_factors,
+                                 params.base.seed)
     with atomic_path(robustness_file(name)) as tmp:
         curve.to_csv(tmp, index=False)
     write_json(metrics_file(name), metrics)

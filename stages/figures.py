@@ -1,6 +1,7 @@
 """Stage figures: every figure of the notebook, for every model, as PNGs under plots/figures."""
 
 import logging
+import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -11,7 +12,7 @@ from mnist_ae.noise import rng_for
 from mnist_ae.files import atomic_dir, load_split, read_json, read_training_history
 from mnist_ae.models import MODELS, get_spec
 from mnist_ae.paths import FIGURES_DIR, data_dir, metrics_file, model_file, robustness_file, train_log_dir
-from mnist_ae.stage import run_stage
+from mnist_ae.stage import add_compute, run_stage
 
 log = logging.getLogger("figures")
 
@@ -29,6 +30,7 @@ def main(argv: list[str]) -> None:
     from mnist_ae.models import code_shape, code_size, load
 
     models = {name: load(model_file(name), name) for name in names}
+    drawing = time.perf_counter()  # from here to the saving, the study's own compute (make bench)
     cfg, unsuitable = select_figures(cfg, MODELS, names, {name: code_size(m) for name, m in models.items()})
     for line in [*skipped, *unsuitable]:
         log.info(line)
@@ -76,6 +78,7 @@ def main(argv: list[str]) -> None:
     bce_floor = read_json(metrics_file("floor"))["test"]["bce_nats"]
     drawn["metrics_comparison"] = figures.metrics_comparison(metrics, bce_floor)
 
+    add_compute("evaluation", time.perf_counter() - drawing)
     with atomic_dir(FIGURES_DIR) as out:
         for stem, fig in drawn.items():
             fig.savefig(out / f"{stem}.png", dpi=90)

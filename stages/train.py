@@ -8,9 +8,9 @@ import dataclasses
 from pathlib import Path
 
 from mnist_ae.config import check_batch_fits, load_params
-from mnist_ae.files import atomic_dir, load_split, save_model
+from mnist_ae.files import atomic_dir, save_model, training_digits
 from mnist_ae.models import block_of, get_spec, module
-from mnist_ae.paths import data_dir, model_file, resume_dir, train_log_dir
+from mnist_ae.paths import model_file, resume_dir, train_log_dir
 from mnist_ae.stage import imported_project_files, model_argument, run_stage
 
 
@@ -19,12 +19,7 @@ def main(argv: list[str]) -> None:
     get_spec(name)
     params = load_params()
     model_params = block_of(params.train, name)
-    sources = {"inputs": (model_params.input, "train"), "targets": ("clean", "train"),
-               "val_inputs": (model_params.input, "val"), "val_targets": ("clean", "val")}
-    files = {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()}
-    # Each file is read once: models on clean digits get the very same array as inputs and targets.
-    digits = {(kind, split): load_split(data_dir(kind), split).x for kind, split in set(sources.values())}
-    splits = {key: digits[source] for key, source in sources.items()}
+    splits, files = training_digits(model_params.input)
     check_batch_fits("train.batch_size", params.train.batch_size, len(splits["inputs"]), files["inputs"])
 
     # TensorFlow starts only here, once every param and input has passed its checks.

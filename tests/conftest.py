@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_ae.stage import THREADS_ENV, configure_tensorflow
+from mnist_ae.machine import THREADS_ENV, configure_tensorflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"

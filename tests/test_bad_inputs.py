@@ -239,9 +239,12 @@ MODEL_FILE_CASES = [
     ("garbage-classifier", "saved", b"garbage", "dense",
      "models/classifier.keras: not a Keras model archive (damaged or another kind of file)"),
     ("another-models-file", "saved", None, "conv", "models/conv.keras: holds a dense model, not conv; rerun train@conv"),
+    ("a-model-as-the-classifier", "saved", None, "dense",
+     "models/classifier.keras: holds a dense model, not classifier; rerun classifier"),
 ]
 
 
+@pytest.mark.e2e  # a trained model's file in every case
 @pytest.mark.parametrize("case, model_bytes, classifier_bytes, name, expected", MODEL_FILE_CASES,
                          ids=[c[0] for c in MODEL_FILE_CASES])
 def test_bad_model_file(tmp_path, tiny_params, saved_dense, case, model_bytes, classifier_bytes, name, expected):
@@ -286,6 +289,7 @@ def train_dense_at(tmp_path, tiny_params, digits: int, learning_rate: float):
     return run(["train.py", "dense"], tmp_path), before
 
 
+@pytest.mark.e2e  # trains or runs stages: minutes on two busy cores
 def test_diverging_training(tmp_path, tiny_params):
     """A huge learning rate makes the loss NaN: one line naming model, epoch and cause; no model, no logs."""
     result, before = train_dense_at(tmp_path, tiny_params, digits=64, learning_rate=1e30)
@@ -295,6 +299,7 @@ def test_diverging_training(tmp_path, tiny_params):
                          tmp_path, before)
 
 
+@pytest.mark.e2e  # trains or runs stages: minutes on two busy cores
 def test_a_ruined_model_is_not_saved(tmp_path, tiny_params):
     """A huge learning rate can leave the loss finite but the model ruined: that is a failure, not a model."""
     result, before = train_dense_at(tmp_path, tiny_params, digits=256, learning_rate=1e6)
@@ -315,6 +320,7 @@ def test_output_path_that_cannot_be_written(tmp_path, tiny_params):
     assert_fails_cleanly(run(["noise.py"], tmp_path), "data/noisy: Not a directory", tmp_path, before)
 
 
+@pytest.mark.e2e  # a second pytest that imports TensorFlow to collect this module
 def test_the_battery_has_at_least_25_cases():
     """Counted from a collection of this module alone, whatever selection this run has."""
     listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
@@ -338,6 +344,7 @@ finally:
 """
 
 
+@pytest.mark.e2e  # a stage process per case
 @pytest.mark.parametrize("stage", STAGES_READING_PARAMS)
 def test_bad_param_fails_before_tensorflow(tmp_path, raw_params, stage):
     """Every stage validates params.yaml before TensorFlow starts, so a typo costs well under 2 s."""

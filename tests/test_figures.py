@@ -120,3 +120,11 @@ def test_figure_selection_rejects_an_unregistered_name(raw_params, key):
     figures_params = dict(raw_params["figures"], **{key: "vea" if key == "manifold_model" else ["vea"]})
     with pytest.raises(ConfigError, match=f"figures.{key}: 'vea' is not one of"):
         select_figures(parse_params(dict(raw_params, figures=figures_params)).figures, MODELS, MODELS)
+
+
+def test_a_digit_strips_gaps_are_masked_zeros_not_uninitialised_memory():
+    strip = figures.digit_strip(np.full((3, 784), 0.5, np.float32))
+    gaps = strip.mask
+    assert gaps.any() and not gaps[:, :28].any()
+    assert (strip.data[gaps] == 0).all()  # the colormap reads these too: garbage there overflowed it
+    assert (strip.data[~gaps] == 0.5).all()

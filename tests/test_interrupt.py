@@ -86,8 +86,8 @@ def test_dvc_repro_then_completes_the_stage(data_ready):
         dvc(workdir, "repro", "train@conv", env=env, capture=True)
         assert (workdir / "models" / "conv.keras").is_file()
         assert "up to date" in dvc(workdir, "status", "train@conv", env=env, capture=True).stdout
-    finally:
-        git(workdir, "checkout", "--", "params.yaml")
+    finally:  # the params and the lock as committed (DVC's autostage put the rerun's lock in the index)
+        git(workdir, "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
 
 
 def queue_log(workdir, env, name):

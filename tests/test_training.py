@@ -47,7 +47,7 @@ def test_steps_per_execution_trains_exactly_the_same_weights(raw_params, sample)
 
 
 def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
-    from mnist_ae.runtime import cpu_flags
+    from mnist_ae.machine import cpu_flags
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16 avx512_bf16\n\n"

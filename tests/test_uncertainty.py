@@ -178,6 +178,7 @@ def tiny_vae(raw_params, sample):
     return model, sample["x_test"][:200].astype(np.float32) / 255.0
 
 
+@pytest.mark.e2e  # trains a VAE
 def test_the_iwae_bound_is_at_least_the_elbo_and_tightens_with_k(tiny_vae):
     """Written for the log-likelihood: log p(x) >= IWAE_k >= ELBO, i.e. the -log bounds fall with k."""
     from mnist_ae.models.vae import elbo_metrics, iwae_nll

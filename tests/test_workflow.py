@@ -98,7 +98,7 @@ def test_ci_runs_the_readme_test_command():
     (["review", "BASE=main", "FAIL_ON_WORSE=1"], "python -m tools.review --base main --out report.md  --fail-on-worse"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review --base main --out report.md --allow-stale"),
-    (["docs"], "python -m tools.reruns --write docs/reruns.md --stages docs/pipeline.md"),
+    (["docs"], "python -m tools.facts --write"),
     (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
     (["bench", "WHAT=canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
     (["bench", "WHAT=determinism"], "python benchmarks/determinism.py"),
@@ -137,7 +137,7 @@ SWEEP = ROOT / ".github" / "workflows" / "sweep.yml"
 
 # Each command the sweep workflow runs, and the test file that runs it here (checked to name it).
 SWEEP_COMMANDS = {
-    'echo "indices=$(PYTHONPATH=src python3 -m tools.grid_job --count': ("test_workflow.py", "--count"),
+    'echo "indices=$(PYTHONPATH=src python3 -m tools.grid_job --count': ("test_sweep_report.py", 'run("--count")'),
     "make install": ("../.ci/run", "make install"),
     ".venv/bin/python -m tools.grid_job --grid": ("test_grid.py", "tools.grid_job"),
     ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),

@@ -1,4 +1,4 @@
-"""Numbers quoted in README.md and docs/, each computed from a committed file, never typed.
+"""Numbers and tables quoted in README.md and docs/, each computed from a committed file, never typed.
 
 In a page a number is written ``<!--fact:NAME-->value<!--/fact-->`` (the comments do not render),
 and a block of generated markdown ``<!--block:NAME-->...<!--/block-->``. ``make docs``
@@ -36,7 +36,7 @@ from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
 from mnist_ae.dotted import get
 from mnist_ae.models import MODELS
-from mnist_ae.paths import METRICS_DIR, SEED_SPREAD
+from mnist_ae.paths import METRICS_DIR, RESULTS_TABLE, SEED_SPREAD, UNCERTAINTY_TABLE
 
 FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
@@ -163,8 +163,21 @@ def _seed_spread_block(root: Path) -> str:
     return spread_table(_json(root, SEED_SPREAD))
 
 
+def _reruns_block(table: str) -> Callable[[Path], str]:
+    def render(root: Path) -> str:
+        from tools import reruns
+
+        return getattr(reruns, table)(root)
+
+    return render
+
+
 # Generated markdown, by block name.
 BLOCKS: dict[str, Callable[[Path], str]] = {
+    "results": lambda root: (root / RESULTS_TABLE).read_text(),  # README.md: the report stage's table
+    "uncertainty": lambda root: (root / UNCERTAINTY_TABLE).read_text(),  # docs/uncertainty.md: the same stage's
+    "reruns": _reruns_block("reruns_table"),  # docs/reruns.md, from dvc.yaml
+    "stages": _reruns_block("stages_table"),  # docs/pipeline.md, from dvc.yaml
     "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
     "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
     "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
@@ -181,6 +194,14 @@ def block(root: Path, name: str) -> str:
     if name not in BLOCKS:
         raise StudyError(f"unknown block '{name}'; see tools/facts.py")
     return BLOCKS[name](root)
+
+
+def block_in(text: str, name: str) -> str:
+    """What a page holds in its block ``name`` now (to check against what the block's source gives)."""
+    found = [m["value"] for m in BLOCK.finditer(text) if m["name"] == name]
+    if len(found) != 1:
+        raise StudyError(f"expected one block '{name}', found {len(found)}")
+    return found[0]
 
 
 def render(root: Path, text: str) -> str:

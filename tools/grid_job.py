@@ -43,7 +43,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from mnist_ae import StudyError
-from mnist_ae.stage import THREADS_ENV
+from mnist_ae.machine import THREADS_ENV
 from tools import dvc_cli  # these import the standard library only: --count runs before any install
 
 LOG_TAIL = 20  # lines of a failed job's log kept in its status file

@@ -61,9 +61,14 @@ class Remote:
 
 def default_remote(root: Path, name: str | None = None) -> Remote:
     """The remote ``name``, or the default one, with its URL as DVC resolves it."""
+    from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    try:
+        repo = Repo(str(root))
+    except NotDvcRepoError:
+        raise StudyError(f"{root} is not in a DVC repository: run this in a clone of the project") from None
+    with repo:
         config = repo.config
         name = name or config["core"].get("remote")
         if not name:

@@ -1,7 +1,7 @@
 """Tables generated from dvc.yaml as DVC resolves it: "what reruns when you change what", and the stages.
 
-``python -m tools.reruns`` prints the first; ``make docs`` splices both into their pages
-(docs/reruns.md, docs/pipeline.md) between markers, and tests/test_stage_deps.py fails when a
+``python -m tools.reruns`` prints the first; ``make docs`` (tools/facts.py) writes both into their pages'
+``reruns`` and ``stages`` blocks (docs/reruns.md, docs/pipeline.md), and tests/test_docs.py fails when a
 committed page is out of date.
 """
 
@@ -13,11 +13,8 @@ from typing import Any
 
 import yaml
 
-from mnist_ae.report import splice_between
 from tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
 
-START, END = "<!-- reruns:start -->", "<!-- reruns:end -->"
-STAGES_START, STAGES_END = "<!-- stages:start -->", "<!-- stages:end -->"
 
 
 def downstream(first: set[str], stages: list[StageDecl]) -> set[str]:
@@ -100,24 +97,9 @@ def stages_table(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def committed_table(page: Path, start: str = START, end: str = END) -> str:
-    text = page.read_text()
-    return text.split(start, 1)[1].split(end, 1)[0].lstrip("\n")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", type=Path, help="splice the reruns table into this markdown page")
-    parser.add_argument("--stages", type=Path, help="splice the table of stages into this markdown page")
-    args = parser.parse_args(argv)
-    if args.stages:
-        splice_between(args.stages, STAGES_START, STAGES_END, stages_table(Path.cwd()))
-        print(f"wrote the table of stages into {args.stages}")
-    if args.write:
-        splice_between(args.write, START, END, reruns_table(Path.cwd()))
-        print(f"wrote the reruns table into {args.write}")
-    if not (args.write or args.stages):
-        print(reruns_table(Path.cwd()), end="")
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    print(reruns_table(Path.cwd()), end="")
 
 
 if __name__ == "__main__":

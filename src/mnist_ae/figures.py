@@ -56,7 +56,9 @@ DIGIT_GAP = 6  # white pixels between two digits of a row
 def digit_strip(images: np.ndarray) -> np.ma.MaskedArray:
     """28x28 digits side by side in one image, a white gap (masked pixels) between two."""
     n = len(images)
-    strip = np.ma.masked_all((28, n * 28 + (n - 1) * DIGIT_GAP), dtype=np.float32)
+    # Zeros under the mask: masked_all leaves the memory uninitialised, and the colormap still reads it.
+    shape = (28, n * 28 + (n - 1) * DIGIT_GAP)
+    strip = np.ma.masked_array(np.zeros(shape, np.float32), mask=np.ones(shape, bool))
     for c, image in enumerate(images):
         left = c * (28 + DIGIT_GAP)
         strip[:, left:left + 28] = image.reshape(28, 28)

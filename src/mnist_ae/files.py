@@ -159,6 +159,20 @@ def save_split(path: Path, split: Split) -> None:
     np.savez(path, x=split.x, y=split.y)
 
 
+def training_digits(model_input: str) -> tuple[dict[str, np.ndarray], dict[str, Path]]:
+    """What a model trains on, as its train stage and the benchmarks read it: ``inputs``, ``targets``,
+    ``val_inputs`` and ``val_targets``, the ``model_input`` digits (clean or noisy) against the clean
+    ones; and the file each comes from. Each file is read once: a model on clean digits gets the very
+    same array as inputs and targets."""
+    from mnist_ae.paths import data_dir
+
+    sources = {"inputs": (model_input, "train"), "targets": ("clean", "train"),
+               "val_inputs": (model_input, "val"), "val_targets": ("clean", "val")}
+    digits = {(kind, split): load_split(data_dir(kind), split).x for kind, split in set(sources.values())}
+    return ({key: digits[source] for key, source in sources.items()},
+            {key: data_dir(kind) / f"{split}.npz" for key, (kind, split) in sources.items()})
+
+
 def load_split(directory: Path | str, name: str) -> Split:
     """Load and check one split: a wrong dtype, shape or range names the file, not a later crash."""
     path = Path(directory) / f"{name}.npz"

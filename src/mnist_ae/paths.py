@@ -10,9 +10,9 @@ METRICS_DIR = Path("metrics")
 TRAIN_LOGS_DIR = Path("plots/train")
 ROBUSTNESS_DIR = Path("plots/robustness")
 FIGURES_DIR = Path("plots/figures")
-RESULTS_TABLE = Path("reports/results.md")  # spliced into README.md by make docs
+RESULTS_TABLE = Path("reports/results.md")  # README.md's results block (make docs)
 SEED_SPREAD = Path("records/seed_spread.json")  # make seed-spread; the report shows it beside the results
-UNCERTAINTY_TABLE = Path("reports/uncertainty.md")  # spliced into docs/uncertainty.md by make docs
+UNCERTAINTY_TABLE = Path("reports/uncertainty.md")  # docs/uncertainty.md's block (make docs)
 SUMMARY = Path("reports/summary.json")  # key metrics only, for dvc exp show and pull-request review
 RESUME_DIR = Path(".resume")  # training checkpoints of unfinished runs; git-ignored, not a DVC output
 

@@ -44,10 +44,6 @@ UNCERTAINTY_METRICS = metrics_named(("bce_nats", "psnr_db", "logreg_acc", "neg_e
 # is "inside" the seed spread within mean ± this many sd.
 SIGMA_MULTIPLE = 2.0
 
-README_START = "<!-- results:start -->"
-README_END = "<!-- results:end -->"
-UNCERTAINTY_START = "<!-- uncertainty:start -->"
-UNCERTAINTY_END = "<!-- uncertainty:end -->"
 
 
 def _cell(metric, m: dict, stats: dict | None) -> str:
@@ -167,22 +163,3 @@ def spread_param_differences(spread: dict, params: dict[str, Any]) -> list[str]:
 def applicable_spread(spread: dict | None, params: dict[str, Any]) -> dict | None:
     """The seed spread, if it was measured at these params (its varied seed aside), else None."""
     return spread if spread is not None and not spread_param_differences(spread, params) else None
-
-
-def splice_between(page: Path, start: str, end: str, text: str) -> None:
-    """Replace what lies between the markers ``start`` and ``end`` in ``page`` with ``text``."""
-    content = page.read_text()
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    if not pattern.search(content):
-        raise ValueError(f"{page}: markers {start} / {end} not found")
-    page.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content))
-
-
-def splice_into_readme(readme: Path, table: str) -> None:
-    """Replace the text between the README's results markers with ``table``."""
-    splice_between(readme, README_START, README_END, table)
-
-
-def splice_into_uncertainty(page: Path, table: str) -> None:
-    """Replace the text between docs/uncertainty.md's markers with the uncertainty table."""
-    splice_between(page, UNCERTAINTY_START, UNCERTAINTY_END, table)

@@ -7,7 +7,6 @@ import (and so does not depend on) the autoencoder registry and its training loo
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -23,12 +22,3 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def progress_verbosity() -> int:
     """A live progress bar on a terminal, one line per epoch in logs."""
     return 1 if sys.stdout.isatty() else 2
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags as Linux lists them; empty where that file is missing."""
-    try:
-        lines = cpuinfo.read_text().splitlines()
-    except OSError:
-        return set()
-    return next((set(line.partition(":")[2].split()) for line in lines if line.startswith("flags")), set())

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Callable
 
 from mnist_ae import StudyError
+from mnist_ae.machine import configure_tensorflow
 
 DEBUG_ENV = "MNIST_AE_DEBUG"  # set to 1 for the full traceback of a StudyError
-THREADS_ENV = "MNIST_AE_THREADS"  # N caps TensorFlow's thread pools, so parallel queue workers share the cores
 # Set to a directory: each stage that succeeds writes there the project files it imported and the
 # params keys it read (tests/test_stage_deps.py checks them against dvc.yaml).
 RECORD_ENV = "MNIST_AE_RECORD_DEPS"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOP_NAMES = [stop.name for stop in STOP_SIGNALS]
 _deferring = False  # inside stops_between_steps: a stop waits for the next step's end
 _pending_stop: signal.Signals | None = None
 _raised_stop: signal.Signals | None = None  # the stop raised as KeyboardInterrupt, kept in case it got lost
@@ -68,12 +67,11 @@ def _deliver_swallowed_stop(unraisable) -> None:
     one it would fire at once, inside the callback again); run_stage also checks for it when main ends.
     """
     stop = unraisable.exc_value
-    if not (isinstance(stop, KeyboardInterrupt) and stop.args and stop.args[0] in STOP_NAMES):
+    if _raised_stop is None or not (isinstance(stop, KeyboardInterrupt) and stop.args[:1] == (_raised_stop.name,)):
         sys.__unraisablehook__(unraisable)
         return
-    swallowed = signal.Signals[stop.args[0]]
-    signal.signal(swallowed, _interrupt)
-    _thread.start_new_thread(_simulate_later, (swallowed,))
+    signal.signal(_raised_stop, _interrupt)
+    _thread.start_new_thread(_simulate_later, (_raised_stop,))
 
 
 def _simulate_later(signum: int) -> None:
@@ -141,22 +139,6 @@ def handle_stop_signals() -> None:
     sys.unraisablehook = _deliver_swallowed_stop
 
 
-def configure_tensorflow(environ=os.environ) -> None:
-    """Set TensorFlow's start-up variables; it reads them once, when a stage first imports it.
-
-    Its C++ start-up chatter (CUDA probing, oneDNN notices) hides the real logs, so it is turned down.
-    ``MNIST_AE_THREADS=N`` caps the thread pools; unset or empty keeps one thread per core.
-    """
-    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    value = environ.get(THREADS_ENV, "").strip()
-    if not value:
-        return
-    if not value.isdigit() or int(value) < 1:
-        raise StudyError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        environ[variable] = value
-
-
 def imported_project_files(root: Path) -> list[str]:
     """The ``.py`` files under ``root`` that this process imported, relative and sorted."""
     root = root.resolve()
@@ -201,6 +183,24 @@ def _stop_behind(exc: BaseException) -> signal.Signals | None:
     return signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
 
 
+_compute: dict[str, float] = {"fit": 0.0, "evaluation": 0.0}  # the study's own work, for the done line
+
+
+def add_compute(kind: str, seconds: float) -> None:
+    """Count ``seconds`` of the stage's own work: ``fit`` (training a model) or ``evaluation`` (what the
+    study computes besides: metrics, baselines, figures). The rest of its time is machinery (make bench)."""
+    _compute[kind] += seconds
+
+
+@contextlib.contextmanager
+def computing(kind: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        add_compute(kind, time.perf_counter() - start)
+
+
 def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None:
     """Run a stage's ``main(argv)``; a StudyError or OSError becomes ``error: ...`` on stderr, exit 1.
 
@@ -224,8 +224,9 @@ def run_stage(main: Callable[[list[str]], None], log_usage: bool = True) -> None
             # The stage or its largest child process (fetch runs pip); Linux reports KiB.
             peak_kib = max(resource.getrusage(who).ru_maxrss
                            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-            logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB", time.perf_counter() - start,
-                                            peak_kib / 1024)
+            logging.getLogger("stage").info("done in %.2f s, peak RSS %.0f MiB; fit %.2f s, evaluation %.2f s",
+                                            time.perf_counter() - start, peak_kib / 1024, _compute["fit"],
+                                            _compute["evaluation"])
     except BaseException as exc:
         stop = _stop_behind(exc)
         if stop is not None:

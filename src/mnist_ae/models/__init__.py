@@ -188,8 +188,8 @@ def saved_name(path: Path) -> str:
 def load(path: Path | str, name: str | None = None) -> keras.Model:
     """Load a saved ``.keras`` model; a missing, corrupt or wrong model's file is a DataError naming it.
 
-    ``name``, a registered model, imports its module first, so custom classes (the VAE's)
-    deserialise; plain functional models (the digit classifier) need none.
+    ``name`` is the model the file must hold: a registered model, whose module is imported first so
+    custom classes (the VAE's) deserialise, or another, e.g. ``classifier``, the digit classifier.
     """
     import keras
 
@@ -198,9 +198,11 @@ def load(path: Path | str, name: str | None = None) -> keras.Model:
         raise DataError(f"{path}: file not found; run the stage that makes it (dvc repro)")
     held = saved_name(path)
     if name is not None:
-        module(name)
+        if name in MODELS:
+            module(name)
         if held != name:
-            raise DataError(f"{path}: holds a {held} model, not {name}; rerun train@{name} (dvc repro)")
+            stage = f"train@{name}" if name in MODELS else name
+            raise DataError(f"{path}: holds a {held} model, not {name}; rerun {stage} (dvc repro)")
     try:
         return keras.saving.load_model(path)
     except Exception as exc:  # Keras raises many types for a damaged archive

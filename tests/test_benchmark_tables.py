@@ -1,0 +1,101 @@
+"""The benchmarks' and the checkpoints' pure parts, in the fast loop: FLOP counts, op-type passes, the tables
+of docs/performance.md, the stage line they read, and the resume key. tests/test_benchmarks.py smoke-runs
+each benchmark on the tiny pipeline."""
+
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import pipeline_runs  # noqa: E402
+import tables  # noqa: E402
+import timing  # noqa: E402
+
+
+def test_flops_per_image_of_the_dense_model_from_its_layers():
+    import keras
+
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Dense(784)])
+    wrapper = keras.Sequential([keras.Input((784,)), model])
+    assert timing.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
+
+
+@pytest.mark.parametrize("op_type, expected", [
+    ("Conv2DBackpropFilter", "backward"), ("MaxPoolGrad", "backward"), ("_MklNativeConv2DBackpropInput", "backward"),
+    ("_FusedConv2D", "forward"), ("Tile", "forward"), ("ResourceApplyAdam", "update"),
+    ("AssignAddVariableOp", "update")])
+def test_profile_sorts_op_types_into_passes(op_type, expected):
+    import profile_ops
+
+    assert profile_ops.op_pass(op_type) == expected
+
+
+def test_readme_tables_flag_each_goal_from_the_measurements():
+    stage = {"seconds": 10.0, "peak_rss_mib": 900.0}
+    run = {"wall_seconds": 130.0, "fit_seconds": 100.0, "evaluation_seconds": 20.0, "overhead": 1.3,
+           "stages": {"prepare": dict(stage), "train@dense": {**stage, "seconds": 110.0, "fit_seconds": 100.0},
+                      "figures": {**stage, "peak_rss_mib": 2100.0, "evaluation_seconds": 20.0}}}
+    model = {"pipeline_images_per_s": 1000.0, "plain_images_per_s": 900.0, "ratio": 1.11, "pair_ratios": [1.1],
+             "training_mflops_per_image": 1.0, "share_of_peak": 0.1}
+    results = {"machine": "test", "peak_gflops": 100.0, "epochs": 1, "repeats": 1, "models": {"dense": model},
+               "startup": {"python_s": 0.01, "import_tensorflow_s": 3.0}, "noop_repro_s": 0.9,
+               "canonical_pipeline": run,
+               "tiny_pipeline": dict(run)}
+    del results["tiny_pipeline"]["evaluation_seconds"]  # recorded before stages logged their evaluation
+    assert pipeline_runs.time_split(run) == {"model fitting": 100.0, "evaluation compute": 20.0, "machinery": 10.0}
+    assert pipeline_runs.time_split(results["tiny_pipeline"]) is None
+    table = tables.markdown(results)
+    assert "| ratio A/B | ≥ 1.0 for every model | 1.11 at the lowest (dense) | yes |" in table
+    assert "| machinery, share of the canonical run's wall time | ≤ 5% | 7.7% | **no** |" in table
+    assert "| peak RSS of any stage | ≤ 2 GiB | 2,100 MiB (figures, tiny) | **no** |" in table
+    assert "| canonical | 130 s | 100 s | 20 s | 10 s | 7.7% | 1.30 |" in table
+    assert "| tiny | 130 s | 100 s | not recorded | not recorded | not recorded | 1.30 |" in table
+    assert "| figures | 10.0 | - | 20.0 | 2,100 MiB | 10.0 | - | 20.0 | 2,100 MiB |" in table
+    assert "Sections 1–5 measured on test, commit and date not recorded" in table
+    run["run"] = {"commit": "0123456789abcdef", "code_changes": [], "date": "2026-11-29T05:00:00+00:00",
+                  "cpu": "Some CPU", "cpu_family_model": "6/143", "cpu_flags": ["amx_bf16", "avx2"], "cpus": 2,
+                  "threads": 2}
+    assert ("The canonical run (section 6): test, commit `0123456` on 2026-11-29, CPU family/model 6/143 "
+            "(amx_bf16, avx2), 2 threads.") in tables.markdown(results)
+
+
+def test_a_stages_done_line_gives_its_fit_and_evaluation_compute():
+    output = ("Running stage 'classifier':\nINFO stage: done in 60.50 s, peak RSS 900 MiB; fit 50.00 s, evaluation "
+              "2.50 s\nRunning stage 'report':\nINFO stage: done in 1.00 s, peak RSS 60 MiB; fit 0.00 s, evaluation "
+              "0.00 s\nRunning stage 'old':\nINFO stage: done in 3.00 s, peak RSS 70 MiB\n")
+    assert pipeline_runs.stage_stats(output) == {
+        "classifier": {"seconds": 60.5, "peak_rss_mib": 900.0, "fit_seconds": 50.0, "evaluation_seconds": 2.5},
+        "report": {"seconds": 1.0, "peak_rss_mib": 60.0, "evaluation_seconds": 0.0},
+        "old": {"seconds": 3.0, "peak_rss_mib": 70.0}}
+
+
+def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
+    import versus
+
+    def side(seconds):
+        return {"seconds_per_epoch": seconds, "user_s": 1.0, "sys_s": 0.1, "minor_faults": 10.0}
+
+    record = {"machine": {"commit": "1111111aaaa", "date": "2026-11-30T00:00:00+00:00", "cpu": "Some CPU",
+                          "cpu_family_model": "6/207", "cpu_flags": ["avx2"], "threads": 2},
+              "against": "2222222bbbb", "epochs": 2, "repeats": 2,
+              "models": {"dense": {"against": side(3.0), "this": side(1.0), "speed_up": 3.0, "pairs": [3.0, 3.0]},
+                         "conv": {"against": side(27.0), "this": side(19.0), "speed_up": 1.42, "pairs": [1.4, 1.44]}}}
+    table = versus.markdown(record)
+    # (3 + 27) / (1 + 19): weighted by each model's epoch time, not the mean of the two speed-ups (2.21)
+    assert ("One epoch of each model above (dense, conv), summed: 30.0 s at `2222222`, 20.0 s at `1111111` "
+            "(**1.50×**)") in table
+    assert "| conv | `1111111` | 19.0 | 1.0 | 0.1 | 10 | **1.42** (1.40, 1.44) |" in table
+
+
+def test_checkpoint_key_follows_settings_and_file_contents(tmp_path):
+    from mnist_ae.checkpoints import fingerprint
+
+    data = tmp_path / "train.npz"
+    data.write_bytes(b"digits")
+    key = fingerprint({"epochs": 5}, [data])
+    assert fingerprint({"epochs": 5}, [data]) == key
+    assert fingerprint({"epochs": 6}, [data]) != key
+    data.write_bytes(b"other digits")
+    assert fingerprint({"epochs": 5}, [data]) != key
