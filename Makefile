@@ -12,7 +12,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 WHAT ?=
-.PHONY: help install lock seed-spread repro pull push quick test check docs review sweep slurm-sweep experiments bench
+.PHONY: help install lock seed-spread repro pull push quick test check docs verify review sweep slurm-sweep experiments bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -57,7 +57,10 @@ check: install  ## fail if committed results do not match the code and params; R
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
 	$(BIN)/python -m tools.facts --write
 
-# BASE=HEAD after `dvc repro` on another CPU: did the rerun reproduce the committed results, metric by metric?
+# After README command 1 (on any CPU): did the rerun reproduce the committed results, metric by metric?
+verify: install  ## judge this checkout's rerun against the committed results (make review BASE=HEAD) into report.md
+	$(RUN) python -m tools.review --base HEAD --out report.md
+
 review: install  ## review results against BASE (default main) into report.md; ALLOW_STALE=1 draft, FAIL_ON_WORSE=1 gate
 	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale) $(if $(FAIL_ON_WORSE),--fail-on-worse)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tools import dvc_cli
-from tools.remote import SHIPPED_REMOTE, Remote, entry_outputs, run_cache_entries, trusted, untrusted
+from tools.remote import SHIPPED_REMOTE, Remote, push_entry_files, trusted, untrusted
 from mnist_ae import StudyError
 
 from conftest import git
@@ -62,6 +62,8 @@ def test_a_world_writable_folder_without_the_sticky_bit_is_refused(tmp_path):
                                          rf"{open_folder / 'store'} is writable by every user"):
         trusted(shipped(open_folder / "store"))
     assert untrusted(Remote("team", str(open_folder / "store"))) is None  # a remote the team chose itself
+    (open_folder / "store").chmod(0o755)  # a private folder in a parent anyone may write: swappable
+    assert untrusted(shipped(open_folder / "store")) == f"{open_folder} is writable by every user and has no sticky bit"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a folder that belongs to another user")
@@ -93,25 +95,29 @@ def one_stage_repo(tmp_path_factory) -> Path:
     return root
 
 
-def test_make_push_finds_the_run_cache_where_dvc_keeps_it_and_each_entrys_files(one_stage_repo):
-    """The private DVC calls `make push` makes, all in tools/remote.py's entry_outputs; this names the one
-    a DVC upgrade broke."""
+def test_make_push_finds_the_run_cache_where_dvc_keeps_it_and_each_entrys_files(one_stage_repo, tmp_path):
+    """The private DVC calls `make push` makes, all in tools/remote.py's push_entry_files; this names the one
+    a DVC upgrade broke, then pushes both runs' files for real."""
+    import shutil
+
     from dvc.data_cloud import DataCloud
     from dvc.repo import Repo
     from dvc.stage.cache import StageCache
     from dvc_data.hashfile.db import HashFileDB
 
-    assert hasattr(StageCache, "get_used_objs"), "DVC dropped StageCache.get_used_objs: rewrite entry_outputs"
-    assert "odb" in inspect.signature(DataCloud.push).parameters, "DVC's DataCloud.push lost odb=: rewrite push"
-    assert hasattr(HashFileDB, "exists"), "DVC's HashFileDB.exists is gone: rewrite entry_outputs"
-    with Repo(str(one_stage_repo)) as repo:
+    assert hasattr(StageCache, "get_used_objs"), "DVC dropped StageCache.get_used_objs: rewrite push_entry_files"
+    assert "odb" in inspect.signature(DataCloud.push).parameters, "DVC's DataCloud.push lost odb=: rewrite it"
+    assert hasattr(HashFileDB, "exists"), "DVC's HashFileDB.exists is gone: rewrite push_entry_files"
+    root = tmp_path / "repo"
+    shutil.copytree(one_stage_repo, root, symlinks=True)
+    subprocess.run([dvc_cli.executable(), "remote", "add", "-d", "elsewhere", str(tmp_path / "remote")], cwd=root,
+                   check=True, capture_output=True)
+    with Repo(str(root)) as repo:
         assert Path(repo.stage_cache.cache_dir).is_dir(), "StageCache.cache_dir is no longer the entries' folder"
-        entries = run_cache_entries(repo)
-        assert len(entries) == 2, entries
-        outputs = [entry_outputs(repo, entry, None) for entry in entries]
-        assert all(used for used in outputs), outputs
-        objects = {obj.value for used in outputs for objs in used.values() for obj in objs}
-        assert len({value for value in objects if value.endswith(".dir")}) == 2, objects  # one out/ per run
+        entries, pushed, failed, skipped = push_entry_files(repo, "elsewhere")
+    assert (entries, failed, skipped) == (2, 0, 0) and pushed == 4  # each run's out/ listing and its one file
+    pushed_dirs = [path for path in (tmp_path / "remote" / "files" / "md5").rglob("*.dir")]
+    assert len(pushed_dirs) == 2
 
 
 def test_make_push_skips_and_counts_the_entries_whose_files_dvc_gc_removed(one_stage_repo, tmp_path, capsys):

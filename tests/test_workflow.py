@@ -95,6 +95,7 @@ def test_ci_runs_the_readme_test_command():
     (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and review BASE=HEAD
     (["push"], "python -m tools.remote push"),
     (["review", "BASE=HEAD"], "python -m tools.review --base HEAD --out report.md"),
+    (["verify"], "python -m tools.review --base HEAD --out report.md"),  # run by test_sharing.py (BASE=HEAD)
     (["review", "BASE=main", "FAIL_ON_WORSE=1"], "python -m tools.review --base main --out report.md  --fail-on-worse"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review --base main --out report.md --allow-stale"),

@@ -17,8 +17,8 @@ set up here: the check is skipped and says so.
 
 Every failure is one line naming the remote, with DVC's own error (wrong credentials, a missing bucket,
 an unreachable endpoint). The shipped default remote, a folder beside the clone, is refused when that
-folder (or, before it exists, the folder that will hold it) belongs to another user or is writable by
-others without the sticky bit: whoever can write a remote can plant results that restore without
+folder belongs to another user, or it or the folder that holds it is writable by others without the
+sticky bit: whoever can write a remote can plant results that restore without
 training (docs/sharing.md, "Trust").
 """
 
@@ -79,19 +79,17 @@ def default_remote(root: Path, name: str | None = None) -> Remote:
 
 
 def untrusted(remote: Remote) -> str | None:
-    """Why the shipped default remote's folder cannot be trusted, or None: it (or, before its first push,
-    its parent) belongs to another user, or others may write it without the sticky bit."""
+    """Why the shipped default remote's folder cannot be trusted, or None: it belongs to another user, or
+    others may write it or its parent without the sticky bit."""
     path = remote.local_path
     if remote.name != SHIPPED_REMOTE or path is None:
         return None
-    folder = path if path.exists() else path.parent
-    if not folder.exists():
-        return None
-    info = folder.stat()
-    if path.exists() and info.st_uid != os.getuid():
-        return f"{folder} belongs to uid {info.st_uid}, not to you (uid {os.getuid()})"
-    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
-        return f"{folder} is writable by every user and has no sticky bit"
+    if path.exists() and (owner := path.stat().st_uid) != os.getuid():
+        return f"{path} belongs to uid {owner}, not to you (uid {os.getuid()})"
+    for folder in (path, path.parent):  # others who may write the parent may also swap the folder itself
+        mode = folder.stat().st_mode if folder.exists() else 0
+        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+            return f"{folder} is writable by every user and has no sticky bit"
     return None
 
 
@@ -124,6 +122,7 @@ def reach(root: Path, remote: Remote) -> None:
     for name in ("botocore", "aiobotocore", "s3fs"):  # their INFO lines ("Found credentials in ...") are noise
         logging.getLogger(name).setLevel(logging.WARNING)
     with Repo(str(root)) as repo:
+        top = remote.url
         try:
             location = repo.cloud.get_remote(remote.name)
             top = location.fs.parts(location.path)[0]
@@ -158,34 +157,35 @@ def pull(root: Path, targets: list[str], name: str | None = None) -> None:
     print(result.stdout.strip() or f"pulled from {remote}")
 
 
-def run_cache_entries(repo) -> list[tuple[str, str]]:
-    """(key, value) of every run-cache entry in the clone's cache, wherever `dvc cache dir` put it."""
-    runs = Path(repo.stage_cache.cache_dir)
-    return sorted((entry.parent.name, entry.name) for entry in runs.glob("*/*/*") if entry.is_file())
+def push_entry_files(repo, remote: str) -> tuple[int, int, int, int]:
+    """Push the files every run-cache entry names to ``remote``; (entries, files pushed, files failed,
+    entries skipped). An entry whose files are gone from the cache (`dvc gc -w` removes them) is skipped.
 
-
-def entry_outputs(repo, entry: tuple[str, str], remote: str) -> dict | None:
-    """The files one run-cache entry names, as {object database: object ids}, or None when any of them
-    is gone from the local cache (after `dvc gc -w`, say).
-
-    The one place that calls DVC's private run-cache API (tests/test_sharing.py names each call when
-    a DVC upgrade breaks it): ``StageCache.get_used_objs`` and ``HashFileDB.exists``; the caller then
-    pushes with ``DataCloud.push(objs, remote=, odb=)``.
+    The one place that calls DVC's private API (tests/test_remote.py names each call when a DVC upgrade
+    breaks it): ``StageCache.cache_dir`` (wherever `dvc cache dir` put the cache), its
+    ``get_used_objs``, ``HashFileDB.exists`` and ``DataCloud.push(objs, remote=, odb=)``.
     """
     from contextlib import chdir
 
     from dvc.exceptions import DvcException
 
-    try:
-        with chdir(repo.root_dir):  # DVC builds the entry's stage relative to the working directory
-            used = repo.stage_cache.get_used_objs([entry], remote=remote)
-    except DvcException:
-        return None
-    for odb, objs in used.items():
-        cache = odb or repo.cache.local
-        if any(not cache.exists(obj.value) for obj in objs):
-            return None
-    return used
+    runs = Path(repo.stage_cache.cache_dir)
+    entries = sorted((entry.parent.name, entry.name) for entry in runs.glob("*/*/*") if entry.is_file())
+    pushed = failed = skipped = 0
+    with chdir(repo.root_dir):  # DVC builds an entry's stage relative to the working directory
+        for entry in entries:
+            try:
+                used = repo.stage_cache.get_used_objs([entry], remote=remote)
+            except DvcException:  # a directory's listing is gone: DVC cannot even say what it held
+                skipped += 1
+                continue
+            if any(not (odb or repo.cache.local).exists(obj.value) for odb, objs in used.items() for obj in objs):
+                skipped += 1
+                continue
+            for odb, objs in used.items():
+                result = repo.cloud.push(objs, remote=remote, odb=odb)
+                pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
+    return len(entries), pushed, failed, skipped
 
 
 def push(root: Path, name: str | None = None) -> None:
@@ -206,20 +206,11 @@ def push(root: Path, name: str | None = None) -> None:
     reach(root, remote)
     dvc_cli.output(root, "push", "--run-cache", "-r", remote.name, what=f"dvc push to DVC remote {remote}")
     with Repo(str(root)) as repo:
-        entries = run_cache_entries(repo)
-        pushed = failed = skipped = 0
-        for entry in entries:
-            used = entry_outputs(repo, entry, remote.name)
-            if used is None:
-                skipped += 1
-                continue
-            for odb, objs in used.items():
-                result = repo.cloud.push(objs, remote=remote.name, odb=odb)
-                pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
+        entries, pushed, failed, skipped = push_entry_files(repo, remote.name)
     if failed:
         raise StudyError(f"{failed} file(s) of the run cache could not be pushed to DVC remote {remote}")
     gone = f"; {skipped} entries skipped, their files gone from the cache (dvc gc)" if skipped else ""
-    print(f"pushed the results, {len(entries) - skipped} run-cache entries' files ({pushed} new) to DVC remote "
+    print(f"pushed the results, {entries - skipped} run-cache entries' files ({pushed} new) to DVC remote "
           f"{remote}{gone}")
 
 
