@@ -248,3 +248,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def assert_each_command_is_tested(commands: list[str], tested: dict[str, tuple[str, str]], where: str) -> None:
+    """Each of ``commands`` starts with a key of ``tested``, whose (test file, marker) names the test file
+    that runs it and what in that file runs it."""
+    for command in commands:
+        known = [prefix for prefix in tested if command.startswith(prefix)]
+        assert known, f"{where} runs an untested command: {command}"
+        test_file, marker = tested[known[0]]
+        assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"

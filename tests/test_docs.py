@@ -5,7 +5,7 @@ import pytest
 from mnist_ae import StudyError
 from tools import facts
 
-from conftest import ROOT
+from conftest import ROOT, assert_each_command_is_tested
 
 
 @pytest.mark.parametrize("page", [page.relative_to(ROOT).as_posix() for page in facts.pages(ROOT)])
@@ -82,11 +82,7 @@ def test_every_command_of_the_team_walk_through_is_one_the_tests_run():
     commands = [line.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
                 for line in block.splitlines() if line.strip()]
     assert len(commands) == len(TEAM_COMMANDS), commands
-    for command in commands:
-        known = [prefix for prefix in TEAM_COMMANDS if command.startswith(prefix)]
-        assert known, f"docs/sharing.md's For teams runs an untested command: {command}"
-        test_file, marker = TEAM_COMMANDS[known[0]]
-        assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"
+    assert_each_command_is_tested(commands, TEAM_COMMANDS, "docs/sharing.md's For teams")
 
 
 def test_the_scaling_page_quotes_the_jobs_log_tail():

@@ -268,11 +268,12 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     rows = [line.split(",") for line in lines]
     gain = header.split(",").index("denoise.gain_db")
     state = header.split(",").index("State") if "State" in header.split(",") else None
-    ranked = [row for row in rows if row[0] and row[0] != "workspace"
+    # Rows are (Experiment, rev, ...): the baseline commit has no experiment name, the workspace neither.
+    ranked = [row for row in rows if row[1] != "workspace"
               and (state is None or row[state] != "Failed")]  # a failed run has no metrics
     # DVC sorts the experiments under their baseline, which stays on top: low-noise's gain differs from it.
     assert len({float(row[gain]) for row in ranked}) >= 2, f"nothing to rank: {ranked}"
-    named = [row for row in ranked if row[0] not in ("master", "main")]
+    named = [row for row in ranked if row[0]]
     gains = [float(row[gain]) for row in named]
     assert len(named) >= 2 and gains == sorted(gains, reverse=True), "--sort-by denoise.gain_db --sort-order desc"
     best = named[0][0]

@@ -134,3 +134,13 @@ def test_the_pipeline_pages_table_of_stages_is_generated_from_dvc_yaml():
     page = ROOT / "docs" / "pipeline.md"
     assert block_in(page.read_text(), "stages") == stages_table(ROOT), "run `make docs`"
     assert "| `train@vae` | `python stages/train.py vae` |" in stages_table(ROOT)
+
+
+def test_bytecode_never_enters_a_directory_deps_hash():
+    """figures depends on src/mnist_ae/models as a folder: a __pycache__ that an import left there must not
+    change its hash, or a clone without one would see the stage as stale (it did, in CI at 0637cc2)."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        assert repo.dvcignore.is_ignored_dir(str(ROOT / "src" / "mnist_ae" / "models" / "__pycache__"))
+        assert not repo.dvcignore.is_ignored_dir(str(ROOT / "src" / "mnist_ae" / "models"))

@@ -10,7 +10,7 @@ import yaml
 
 from tools.grid_job import grid_points
 
-from conftest import ROOT
+from conftest import ROOT, assert_each_command_is_tested
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # Each workflow command, the test file that runs what it expands to, and the module it runs there
@@ -159,11 +159,7 @@ def sweep_commands() -> list[str]:
 def test_every_sweep_step_is_a_tested_command():
     commands = sweep_commands()
     assert len(commands) == 8, commands  # make install runs in two jobs
-    for command in commands:
-        known = [prefix for prefix in SWEEP_COMMANDS if command.startswith(prefix)]
-        assert known, f"sweep.yml runs an untested command: {command}"
-        test_file, marker = SWEEP_COMMANDS[known[0]]
-        assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"
+    assert_each_command_is_tested(commands, SWEEP_COMMANDS, "sweep.yml")
 
 
 def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():

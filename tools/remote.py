@@ -171,7 +171,8 @@ def push_entry_files(repo, remote: str) -> tuple[int, int, int, int]:
 
     runs = Path(repo.stage_cache.cache_dir)
     entries = sorted((entry.parent.name, entry.name) for entry in runs.glob("*/*/*") if entry.is_file())
-    pushed = failed = skipped = 0
+    wanted: dict = {}  # object database -> object ids, over every entry kept: one push each, not one per entry
+    skipped = 0
     with chdir(repo.root_dir):  # DVC builds an entry's stage relative to the working directory
         for entry in entries:
             try:
@@ -183,9 +184,9 @@ def push_entry_files(repo, remote: str) -> tuple[int, int, int, int]:
                 skipped += 1
                 continue
             for odb, objs in used.items():
-                result = repo.cloud.push(objs, remote=remote, odb=odb)
-                pushed, failed = pushed + len(result.transferred), failed + len(result.failed)
-    return len(entries), pushed, failed, skipped
+                wanted.setdefault(odb, set()).update(objs)
+        results = [repo.cloud.push(objs, remote=remote, odb=odb) for odb, objs in wanted.items()]
+    return (len(entries), sum(len(r.transferred) for r in results), sum(len(r.failed) for r in results), skipped)
 
 
 def push(root: Path, name: str | None = None) -> None:
