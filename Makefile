@@ -12,7 +12,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 WHAT ?=
-.PHONY: help install lock seed-spread repro pull push quick test check docs verify review sweep slurm-sweep experiments bench
+.PHONY: help install lock seed-spread repro pull push quick test check docs test-times vendor verify review sweep slurm-sweep experiments bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ check: install  ## fail if committed results do not match the code and params; R
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
 	$(BIN)/python -m tools.facts --write
+
+test-times: install  ## time .ci/run in a fresh clone of HEAD, then the fast loop, into records/test_times.json (make docs quotes it)
+	$(RUN) python -m tools.test_times --record records/test_times.json
+
+vendor: install  ## download the pinned Vega scripts (checked against their npm integrity) into vendor/vega/, so plots render offline
+	$(RUN) python -m tools.vega
 
 # After README command 1 (on any CPU): did the rerun reproduce the committed results, metric by metric?
 verify: install  ## judge this checkout's rerun against the committed results (make review BASE=HEAD) into report.md
@@ -106,10 +112,17 @@ experiments: install  ## table of changed params and key metrics, then the sweep
 	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table \
 		$(if $(STATUS),--grid $(GRID) --status $(STATUS)) $(if $(MD),--md)) $(if $(REV),--rev $(REV))
 
-# WHAT=canonical: dvc repro --force in place (hours on 2 cores), the canonical overhead and stage memory;
-# WHAT=determinism: seconds per epoch with and without op determinism (needs dvc repro noise);
-# WHAT=fail-fast: how fast each stage rejects a bad param, against importing TensorFlow.
-BENCH_SCRIPT = $(if $(filter canonical,$(WHAT)),bench.py --canonical,$(if $(filter determinism,$(WHAT)),determinism.py,$(if $(filter fail-fast,$(WHAT)),fail_fast.py,bench.py)))
-bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json); WHAT=canonical|determinism|fail-fast
-	$(if $(filter-out canonical determinism fail-fast,$(WHAT)),$(error WHAT=$(WHAT): expected canonical, determinism or fail-fast))
-	$(RUN) python benchmarks/$(BENCH_SCRIPT)
+# Every benchmark is one WHAT (docs/performance.md). No WHAT: sections 1-5 into benchmarks/bench.json;
+# canonical: dvc repro --force in place (about 40 min on 2 cores), the canonical overhead and stage memory;
+# determinism: seconds per epoch with and without op determinism (needs dvc repro noise);
+# fail-fast: how fast each stage rejects a bad param, against importing TensorFlow;
+# profile: one epoch of conv and denoise under TensorFlow's profiler, op by op (benchmarks/profile.json);
+# precision: the whole pipeline at float32 and at mixed_bfloat16 in DIR (hours), then their comparison.
+DIR ?= precision-runs
+BENCH_WHAT := canonical determinism fail-fast profile precision
+BENCH_COMMAND = $(if $(filter canonical,$(WHAT)),bench --canonical,$(if $(filter determinism,$(WHAT)),determinism,$(if \
+	$(filter fail-fast,$(WHAT)),fail_fast,$(if $(filter profile,$(WHAT)),profile_ops --models conv denoise,$(if \
+	$(filter precision,$(WHAT)),precision --run $(DIR) --record benchmarks/precision.json,bench)))))
+bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json); WHAT=canonical|determinism|fail-fast|profile|precision
+	$(if $(filter-out $(BENCH_WHAT),$(WHAT)),$(error WHAT=$(WHAT): expected one of $(BENCH_WHAT)))
+	$(RUN) python -m benchmarks.$(BENCH_COMMAND)

@@ -22,8 +22,8 @@ metrics file, so `dvc metrics diff` leaves timings out of pull-request reviews):
 Sections 4 and 6 report the overhead, the wall time of `dvc repro` divided by the sum of the
 models' pure fit times that the train stages log.
 
-    python benchmarks/bench.py [--epochs 2] [--repeats 4] [--models dense conv] [--out benchmarks/bench.json]
-    python benchmarks/bench.py --canonical
+    python -m benchmarks.bench [--epochs 2] [--repeats 4] [--models dense conv] [--out benchmarks/bench.json]
+    python -m benchmarks.bench --canonical     # make bench WHAT=canonical
 
 Needs the prepared data of the committed params (dvc repro noise).
 """
@@ -39,9 +39,9 @@ import sys
 from pathlib import Path
 
 from mnist_ae.machine import cpu_model
-from pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pipeline
-from tables import markdown
-from timing import (child, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
+from benchmarks.pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pipeline
+from benchmarks.tables import markdown
+from benchmarks.timing import (child, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
                     time_plain_fit)
 
 VARIANTS = ("pipeline", "plain")
@@ -100,7 +100,7 @@ def main() -> None:
         times = {variant: [] for variant in VARIANTS}
         ratios = []
         for _ in range(args.repeats):
-            pair = {variant: statistics.median(child(__file__, variant, name, "--epochs", str(args.epochs)))
+            pair = {variant: statistics.median(child(__spec__.name, variant, name, "--epochs", str(args.epochs)))
                     for variant in VARIANTS}
             for variant, value in pair.items():
                 times[variant].append(value)

@@ -6,7 +6,7 @@ process runs the project's own training path (build, compile_autoencoder, fit_au
 prepared training digits for one warm-up epoch plus ``--epochs`` timed ones; validation is cut to
 one batch so it does not dilute the comparison.
 
-    python benchmarks/determinism.py [--epochs 2] [--repeats 2] [--models dense conv]
+    python -m benchmarks.determinism [--epochs 2] [--repeats 2] [--models dense conv]
 
 Needs the prepared data (dvc repro prepare noise). Prints a table and writes it, with the machine,
 to ``benchmarks/determinism.json`` (``--out``); docs/reproducibility.md's table is spliced from that
@@ -28,15 +28,15 @@ MODES = {"deterministic": True, "default": False}
 
 def time_epochs(name: str, deterministic: bool, epochs: int) -> list[float]:
     """Seconds per training epoch, warm-up excluded (runs inside the child process)."""
-    from timing import time_pipeline_fit  # this folder is on sys.path when a script here runs
+    from benchmarks.timing import time_pipeline_fit
 
     return time_pipeline_fit(name, epochs, validate=False, train_overrides={"deterministic": deterministic})
 
 
 def run_child(name: str, mode: str, epochs: int) -> list[float]:
-    from timing import child
+    from benchmarks.timing import child
 
-    return child(__file__, name, mode, "--epochs", str(epochs))
+    return child(__spec__.name, name, mode, "--epochs", str(epochs))
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
         return
 
     from mnist_ae.machine import cpu_model
-    from timing import provenance
+    from benchmarks.timing import provenance
 
     from mnist_ae.config import load_params
     from mnist_ae.files import write_json
@@ -80,7 +80,7 @@ def main() -> None:
 
 def markdown(results: dict) -> str:
     """docs/reproducibility.md's table, from a determinism.json."""
-    from tables import provenance
+    from benchmarks.tables import provenance
 
     lines = [f"Measured on {results['machine']}, {provenance(results.get('run'))}: the median of "
              f"{results['epochs']} epochs in each of {results['repeats']} pairs.", "",

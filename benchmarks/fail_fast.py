@@ -4,7 +4,7 @@ Every stage validates params.yaml before it imports TensorFlow; this prints the 
 stage script failing on a misspelt key (``train.epoch``), median of ``--repeats`` runs, in an empty
 directory holding only that params.yaml.
 
-    python benchmarks/fail_fast.py [--repeats 5]
+    python -m benchmarks.fail_fast [--repeats 5]
 """
 
 from __future__ import annotations

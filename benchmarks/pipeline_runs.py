@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-from timing import seconds
+from benchmarks.timing import ROOT, seconds
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the developer tools (tools/), which are not installed
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"  # the tiny pipeline's digits
 
 

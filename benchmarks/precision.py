@@ -1,7 +1,7 @@
 """bfloat16 against float32 over the whole pipeline: seconds per epoch, and each key metric's shift in seed σ.
 
-    python benchmarks/precision.py --run DIR            # two whole pipelines, one after the other (hours)
-    python benchmarks/precision.py --summarise DIR --record benchmarks/precision.json
+    python -m benchmarks.precision --run DIR            # two whole pipelines, one after the other (hours)
+    python -m benchmarks.precision --summarise DIR --record benchmarks/precision.json
 
 ``--run`` copies this checkout's committed code and params to DIR/work, without results, and runs
 ``dvc repro`` there at float32, then ``dvc exp run -S train.precision=mixed_bfloat16``, which reruns
@@ -29,7 +29,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the developer tools (tools/), which are not installed
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 WALL_LINE = re.compile(r"^wall=(?P<seconds>[\d.]+)$", re.MULTILINE)
@@ -38,7 +37,7 @@ WITHIN_SIGMAS = 2.0  # the issue's bar: a precision that keeps every key metric 
 
 def run(directory: Path) -> None:
     """Both pipelines in DIR/work, with their logs, metrics and the machine they ran on."""
-    from timing import provenance, seconds
+    from benchmarks.timing import provenance, seconds
 
     from mnist_ae.paths import RAW_NPZ
     from tools.dvc_cli import executable
@@ -70,7 +69,7 @@ def key_metrics_in(folder: Path) -> dict[str, dict[str, float]]:
 
 def read_run(directory: Path, precision: str) -> dict:
     """One run's wall time, stage stats and key metrics, from DIR/<precision>.log and its metrics."""
-    from pipeline_runs import stage_stats
+    from benchmarks.pipeline_runs import stage_stats
 
     log = directory / f"{precision}.log"
     if not log.is_file():
@@ -125,7 +124,7 @@ def markdown(record: dict) -> str:
     """docs/performance.md's table of a recorded float32 / bfloat16 comparison."""
     from mnist_ae.catalogue import BY_NAME
 
-    from tables import provenance
+    from benchmarks.tables import provenance
 
     machine = record["machine"]
     whole = record["whole_run_seconds"]

@@ -7,7 +7,7 @@ and compiles the training step, then one whole epoch, validation included, runs 
 into forward, backward (an op type that names a gradient) and optimizer update (``Apply*``,
 ``Assign*``); the input pipeline's threads (``tf.data``) are summed apart.
 
-    python benchmarks/profile_ops.py [--models conv denoise]
+    python -m benchmarks.profile_ops [--models conv denoise]
 
 Needs the prepared data (dvc repro noise). Prints a table per model and writes them, with when
 and where they ran, to ``benchmarks/profile.json`` (``--out``); docs/performance.md's table is
@@ -51,7 +51,7 @@ def profile_epoch(name: str) -> dict:
     from mnist_ae.models import build
     from mnist_ae.runtime import seed_everything
     from mnist_ae.training import compile_autoencoder, fit_autoencoder
-    from timing import load_digits  # this folder is on sys.path when a script here runs
+    from benchmarks.timing import load_digits
 
     params, model_params, x, y, x_val, y_val = load_digits(name)
     train = dataclasses.replace(params.train, epochs=1)
@@ -123,11 +123,11 @@ def main() -> None:
     if args.child:
         print(json.dumps(profile_epoch(args.child)))
         return
-    from timing import child, provenance
+    from benchmarks.timing import child, provenance
 
     results = {"run": provenance(ROOT), "models": {}}
     for name in args.models:
-        results["models"][name] = child(__file__, name)
+        results["models"][name] = child(__spec__.name, name)
         print(f"{name}: {results['models'][name]['epoch_seconds']:.1f} s", flush=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline_runs import cell, time_split
+from benchmarks.pipeline_runs import cell, time_split
 
 
 GOAL_MACHINERY, GOAL_NOOP_S, GOAL_RSS_MIB = 0.05, 3.0, 2048  # the issues' goals: machinery ≤ 5% of the wall
@@ -73,4 +73,32 @@ def markdown(results: dict) -> str:
                 cells += [f"{stat.get('seconds', float('nan')):.1f}", cell(stat, "fit_seconds"),
                           cell(stat, "evaluation_seconds"), f"{stat.get('peak_rss_mib', 0):,.0f} MiB"]
             lines.append(f"| {stage} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def versus_markdown(record: dict) -> str:
+    """docs/performance.md's table of a recorded A B comparison against another commit (versus.json, versus_start.json:
+    benchmarks/versus.py, removed after those runs, timed each commit's training path in alternating processes)."""
+    machine = record["machine"]
+    flags = ", ".join(machine["cpu_flags"]) or "none of AVX2, AVX-512, AMX"
+    lines = [f"Commit `{machine['commit'][:7]}` against `{record['against'][:7]}`, {machine['date'][:10]}, "
+             f"{machine['cpu']} (family/model {machine['cpu_family_model']}; {flags}), {machine['threads']} threads; "
+             f"{record['epochs']} timed epochs per process, {record['repeats']} A B pairs; CPU seconds and "
+             f"page faults per epoch.", "",
+             "| model | code | s / epoch | user CPU s | sys CPU s | minor page faults | speed-up (per pair) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for name, figures in record["models"].items():
+        pairs = ", ".join(f"{pair:.2f}" for pair in figures["pairs"])
+        for side, label in (("against", f"`{record['against'][:7]}`"), ("this", f"`{machine['commit'][:7]}`")):
+            row = figures[side]
+            speed_up = f"**{figures['speed_up']:.2f}** ({pairs})" if side == "this" else ""
+            lines.append(f"| {name} | {label} | {row['seconds_per_epoch']:.1f} | {row['user_s']:.1f} | "
+                         f"{row['sys_s']:.1f} | {row['minor_faults']:,.0f} | {speed_up} |")
+    totals = {side: sum(figures[side]["seconds_per_epoch"] for figures in record["models"].values())
+              for side in ("against", "this")}
+    lines += ["", f"One epoch of each model above ({', '.join(record['models'])}), summed: "
+              f"{totals['against']:.1f} s at `{record['against'][:7]}`, "
+              f"{totals['this']:.1f} s at `{machine['commit'][:7]}` (**{totals['against'] / totals['this']:.2f}×**). "
+              "Every model trains the same number of epochs, so with all of them listed this is the speed-up "
+              "of the canonical run's training."]
     return "\n".join(lines)

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository; benchmarks run from it (python -m benchmarks.…)
+
 PLAIN_BATCH = 256  # the notebook's batch size
 
 
@@ -92,13 +94,14 @@ def time_plain_fit(name: str, epochs: int) -> list[float]:
     return timer.seconds[1:]
 
 
-def child(script: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
-    """Run a benchmark script's ``--child`` mode in a fresh process; its last stdout line is JSON.
+def child(module: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
+    """Run a benchmark module's ``--child`` mode in a fresh process (``python -m``, from the repository
+    root); its last stdout line is JSON.
 
     Shared by every script here: op determinism and thread counts are per process, so each timed
     setting gets a process of its own.
     """
-    result = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", module, "--child", *args], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, **(env or {})})
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(args)} failed:\n{result.stderr[-2000:]}")

@@ -163,7 +163,7 @@ def build_tiny_runs(workdir: Path, second: Path | None) -> str:
     if second is not None:
         prepare_sandbox(ROOT, second, tiny_overrides(SAMPLE))
         log = second.parent / f"{second.name}.log"
-        builds.append((start_logged([sys.executable, "benchmarks/bench.py", "--canonical", "--out",
+        builds.append((start_logged([sys.executable, "-m", "benchmarks.bench", "--canonical", "--out",
                                      str(second.parent / "bench.json")],
                                     second, sandbox_env(second, {"MNIST_NPZ": str(SAMPLE)}), log), log))
     try:

@@ -2,16 +2,9 @@
 of docs/performance.md, the stage line they read, and the resume key. tests/test_benchmarks.py smoke-runs
 each benchmark on the tiny pipeline."""
 
-import sys
-
 import pytest
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import pipeline_runs  # noqa: E402
-import tables  # noqa: E402
-import timing  # noqa: E402
+from benchmarks import pipeline_runs, tables, timing
 
 
 def test_flops_per_image_of_the_dense_model_from_its_layers():
@@ -27,7 +20,7 @@ def test_flops_per_image_of_the_dense_model_from_its_layers():
     ("_FusedConv2D", "forward"), ("Tile", "forward"), ("ResourceApplyAdam", "update"),
     ("AssignAddVariableOp", "update")])
 def test_profile_sorts_op_types_into_passes(op_type, expected):
-    import profile_ops
+    from benchmarks import profile_ops
 
     assert profile_ops.op_pass(op_type) == expected
 
@@ -72,8 +65,6 @@ def test_a_stages_done_line_gives_its_fit_and_evaluation_compute():
 
 
 def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
-    import versus
-
     def side(seconds):
         return {"seconds_per_epoch": seconds, "user_s": 1.0, "sys_s": 0.1, "minor_faults": 10.0}
 
@@ -82,7 +73,7 @@ def test_versus_table_sums_one_epoch_of_each_model_into_the_training_speed_up():
               "against": "2222222bbbb", "epochs": 2, "repeats": 2,
               "models": {"dense": {"against": side(3.0), "this": side(1.0), "speed_up": 3.0, "pairs": [3.0, 3.0]},
                          "conv": {"against": side(27.0), "this": side(19.0), "speed_up": 1.42, "pairs": [1.4, 1.44]}}}
-    table = versus.markdown(record)
+    table = tables.versus_markdown(record)
     # (3 + 27) / (1 + 19): weighted by each model's epoch time, not the mean of the two speed-ups (2.21)
     assert ("One epoch of each model above (dense, conv), summed: 30.0 s at `2222222`, 20.0 s at `1111111` "
             "(**1.50×**)") in table

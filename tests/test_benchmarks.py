@@ -8,17 +8,12 @@ import sys
 
 import pytest
 
+from benchmarks import determinism, pipeline_runs, tables, timing
 from tools.sandbox import sandbox_env
 
-from conftest import ROOT, SAMPLE
+from conftest import SAMPLE
 
 pytestmark = pytest.mark.e2e
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import determinism  # noqa: E402
-import pipeline_runs  # noqa: E402
-import tables  # noqa: E402
-import timing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +24,14 @@ def workspace(tiny_repo):
 
 
 def run(workdir, env, *args):
-    result = subprocess.run([sys.executable, *args], cwd=workdir, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", *args], cwd=workdir, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
 
 def test_bench_measures_each_section(workspace, tmp_path):
     out = tmp_path / "bench.json"
-    printed = run(*workspace, "benchmarks/bench.py", "--models", "dense", "vae", "--epochs", "1", "--repeats", "1",
+    printed = run(*workspace, "benchmarks.bench", "--models", "dense", "vae", "--epochs", "1", "--repeats", "1",
                   "--skip-tiny-pipeline", "--out", str(out))
     results = json.loads(out.read_text())
     for name in ("dense", "vae"):
@@ -74,7 +69,7 @@ def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
 
 def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_path):
     out_file = tmp_path / "determinism.json"  # not the workspace's committed file
-    out = run(*workspace, "benchmarks/determinism.py", "--epochs", "1", "--repeats", "1", "--models", "dense",
+    out = run(*workspace, "benchmarks.determinism", "--epochs", "1", "--repeats", "1", "--models", "dense",
               "--out", str(out_file))
     assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
     results = json.loads(out_file.read_text())
@@ -88,21 +83,14 @@ def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_
 
 
 def test_fail_fast_benchmark_times_every_stage(workspace):
-    out = run(*workspace, "benchmarks/fail_fast.py", "--repeats", "1")
+    out = run(*workspace, "benchmarks.fail_fast", "--repeats", "1")
     assert len(re.findall(r"^stages/\S+( dense)? \(bad param\)\s+\d+\.\d+$", out, flags=re.MULTILINE)) == 9, out
-
-
-def test_candidates_benchmark_times_a_candidate_against_the_baseline(workspace):
-    out = run(*workspace, "benchmarks/candidates.py", "--models", "dense", "--candidates", "spe8",
-              "--epochs", "1", "--repeats", "1")
-    for candidate in ("spe8",):
-        assert re.search(rf"^dense\s+{candidate}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+", out, flags=re.MULTILINE), out
 
 
 def test_profile_sums_a_real_epoch_by_op_type(workspace, tmp_path):
     """One epoch of conv under the profiler: its own convolution gradients must be among the ops found."""
     out_file = tmp_path / "profile.json"
-    printed = run(*workspace, "benchmarks/profile_ops.py", "--models", "conv", "--out", str(out_file))
+    printed = run(*workspace, "benchmarks.profile_ops", "--models", "conv", "--out", str(out_file))
     conv = json.loads(out_file.read_text())["models"]["conv"]
     ops = {op["op"]: op for op in conv["ops"]}
     assert {"Conv2DBackpropFilter", "Conv2DBackpropInput"} <= set(ops) or \

@@ -7,14 +7,13 @@ run-to-run determinism, not a cache hit.
 """
 
 import json
-import sys
 
 import pytest
 
 from mnist_ae.models import MODELS
 from tools.sandbox import dvc, sandbox_env
 
-from conftest import ROOT, SAMPLE
+from conftest import SAMPLE
 
 pytestmark = pytest.mark.e2e
 
@@ -69,8 +68,7 @@ def test_the_canonical_benchmark_times_the_forced_run(two_runs):
     assert sum(fits) == pytest.approx(run["fit_seconds"])
     assert sum(fits) < sum(stat["seconds"] for stat in run["stages"].values()) <= run["wall_seconds"]
     assert run["overhead"] > 1
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # as the benchmarks' own tests do
-    from pipeline_runs import time_split
+    from benchmarks.pipeline_runs import time_split
 
     split = time_split(run)
     assert split["machinery"] > 0 and sum(split.values()) == pytest.approx(run["wall_seconds"])

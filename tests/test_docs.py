@@ -46,10 +46,8 @@ def test_the_committed_canonical_benchmark_ran_on_the_current_pipeline_code():
     content, so a merge or a revert that leaves the code as it was does not make the figures stale."""
     import json
     import subprocess
-    import sys
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from timing import CODE_PATHS
+    from benchmarks.timing import CODE_PATHS
 
     run = json.loads((ROOT / "benchmarks" / "bench.json").read_text())["canonical_pipeline"].get("run")
     assert run, "benchmarks/bench.json records no commit for its canonical run: make bench WHAT=canonical"

@@ -96,10 +96,16 @@ def test_plots_diff_tells_the_revisions_apart(tmp_path):
         assert set(CHARTS[title]) <= labels, title
 
 
+def inlined_scripts(html: str) -> list[str]:
+    """The inline scripts of a page, in order."""
+    parts = html.split(vega.SCRIPT_START)[1:]
+    return [part.split(vega.SCRIPT_END, 1)[0] for part in parts]
+
+
 def test_the_page_template_inlines_the_vendored_scripts():
     page = (ROOT / vega.PAGE).read_text()
     versions = json.loads((ROOT / vega.VERSIONS).read_text())
-    scripts = vega.inlined_scripts(page)
+    scripts = inlined_scripts(page)
     assert list(versions) == list(vega.PINS) and len(scripts) == len(versions)
     for (package, info), script in zip(versions.items(), scripts):
         assert info["version"] == vega.PINS[package][0], package

@@ -2,14 +2,12 @@
 
 import json
 import shutil
-import sys
 
 import pytest
 
-from conftest import ROOT
+from benchmarks import precision
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import precision  # noqa: E402
+from conftest import ROOT
 
 MODELS = ("dense", "conv")
 PROVENANCE = {"commit": "0" * 40, "date": "2026-11-30T00:00:00+00:00", "cpu": "Test CPU", "cpu_family_model": "6/207",

@@ -95,11 +95,24 @@ def test_committed_summary_matches_the_metrics_files(committed):
         assert summary[name]["bce_nats"] == full["test"]["bce_nats"], name
 
 
+# A further run at the same params is one more draw: it falls, with 95% probability, within
+# mean ± t(0.975, n − 1) · sd · √(1 + 1/n) of n earlier runs (the prediction interval). That is the
+# band a committed run must meet. It is wider than 2 sd for few runs: 2.5 sd for 8, 3.6 sd for 4.
+PREDICTION_LEVEL = 0.95
+
+
+def prediction_half_width(sd: float, n: int) -> float:
+    """Half-width of the band that one more run falls in with probability PREDICTION_LEVEL."""
+    from scipy.stats import t  # scikit-learn's own dependency
+
+    if n < 2:
+        raise ValueError(f"a prediction band needs at least 2 runs, got {n}")
+    return float(t.ppf(0.5 + PREDICTION_LEVEL / 2, n - 1)) * sd * (1 + 1 / n) ** 0.5
+
+
 def test_committed_key_metrics_lie_within_the_seed_spread(committed):
     """Each committed key metric is a plausible further run of the committed seed spread: inside its 95%
-    prediction band (tools/verdicts.prediction_half_width), or the test names it and how far out it is."""
-    from tools.verdicts import prediction_half_width
-
+    prediction band (prediction_half_width), or the test names it and how far out it is."""
     spread = json.loads((committed / "records" / "seed_spread.json").read_text())["metrics"]
     outside = []
     for model, stats in spread.items():
@@ -117,15 +130,11 @@ def test_committed_key_metrics_lie_within_the_seed_spread(committed):
 
 @pytest.mark.parametrize(("n", "sigmas"), [(4, 3.56), (8, 2.51), (30, 2.07)])
 def test_the_prediction_band_narrows_towards_two_sd_with_more_runs(n, sigmas):
-    from tools.verdicts import prediction_half_width
-
     assert prediction_half_width(1.0, n) == pytest.approx(sigmas, abs=0.01)
     assert prediction_half_width(0.5, n) == pytest.approx(sigmas / 2, abs=0.01)
 
 
 def test_the_uncertainty_page_states_the_band_the_test_uses():
-    from tools.verdicts import prediction_half_width
-
     page = (ROOT / "docs" / "uncertainty.md").read_text()
     stated = f"± {prediction_half_width(1.0, 4):.1f} sd for 4 runs and\n± {prediction_half_width(1.0, 8):.1f} sd for 8"
     assert stated in page

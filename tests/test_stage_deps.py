@@ -6,16 +6,58 @@ files in its ``sys.modules`` and the params keys the typed config saw it read.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tools.deps import EXEMPT_FILES, StageDecl, code_problems, declared_stages, params_problems
+from mnist_ae.dotted import get
+from tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
 from tools.facts import block_in
 from tools.reruns import reruns_table, stages_table
 
 from conftest import ROOT, stage_records_of
 
+
+def code_problems(stage: StageDecl, imported: list[str], root: Path) -> list[str]:
+    """Imported project files no dep covers, and declared code no import uses; each names the stage."""
+    problems = []
+    for path in imported:
+        if path not in EXEMPT_FILES and not any(covers(dep, path) for dep in stage.deps):
+            problems.append(f"{stage.name}: imports {path}, which none of its deps covers")
+    for dep in stage.deps:
+        if not dep.startswith(CODE_ROOTS):
+            continue
+        target = root / dep
+        sources = sorted(p.relative_to(root).as_posix() for p in target.rglob("*.py")) if target.is_dir() else [dep]
+        for source in sources:
+            if source not in imported:
+                problems.append(f"{stage.name}: declares {source}, which it never imports")
+    return problems
+
+
+def params_problems(stage: StageDecl, read: list[str], params: dict) -> list[str]:
+    """Params read but not declared, and declared params not read in full.
+
+    A declared section covers all of its keys, so all of them must be read; ``train.models`` read as
+    a whole (which models there are) is satisfied by declaring ``train.models``.
+    """
+    problems = []
+    read_set = set(read)
+    for key in sorted(read_set):
+        if not any(covers_key(declared, key) for declared in stage.params):
+            problems.append(f"{stage.name}: reads param {key}, which its params: do not declare")
+    for declared in stage.params:
+        if declared in read_set:
+            continue
+        try:
+            unread = sorted(leaf_keys(get(params, declared), declared) - read_set)
+        except KeyError:
+            problems.append(f"{stage.name}: declares param {declared}, which params.yaml does not have")
+            continue
+        if unread:
+            problems.append(f"{stage.name}: declares param {declared} but never reads {', '.join(unread)}")
+    return problems
 
 
 def stage_names() -> list[str]:

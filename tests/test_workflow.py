@@ -1,9 +1,12 @@
 """The pull-request workflow, the Makefile and the README agree, and call only tested commands."""
 
+import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -100,13 +103,54 @@ def test_ci_runs_the_readme_test_command():
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m tools.facts --write"),
-    (["bench"], "python benchmarks/bench.py"),  # smoke-run by test_benchmarks.py, as are the two below
-    (["bench", "WHAT=canonical"], "python benchmarks/bench.py --canonical"),  # run by test_determinism.py
-    (["bench", "WHAT=determinism"], "python benchmarks/determinism.py"),
-    (["bench", "WHAT=fail-fast"], "python benchmarks/fail_fast.py"),
+    (["bench"], "python -m benchmarks.bench"),  # smoke-run by test_benchmarks.py, as are the two below
+    (["bench", "WHAT=canonical"], "python -m benchmarks.bench --canonical"),  # run by test_determinism.py
+    (["bench", "WHAT=determinism"], "python -m benchmarks.determinism"),
+    (["bench", "WHAT=fail-fast"], "python -m benchmarks.fail_fast"),
+    (["bench", "WHAT=profile"], "python -m benchmarks.profile_ops --models conv denoise"),  # smoke-run as well
+    (["bench", "WHAT=precision", "DIR=/tmp/p"],
+     "python -m benchmarks.precision --run /tmp/p --record benchmarks/precision.json"),  # its summary: test_precision_bench
+    (["test-times"], "python -m tools.test_times --record records/test_times.json"),  # test_test_times.py
+    (["vendor"], "python -m tools.vega"),  # its output: test_plots_page.py
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
     assert expansion in make_dry_run(*target)
+
+
+def imported_project_modules(path: Path) -> set[str]:
+    """The tools.* and benchmarks.* modules that a file imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module in ("tools", "benchmarks"):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("tools.", "benchmarks.")):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith(("tools.", "benchmarks."))}
+    return found
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_every_tool_and_benchmark_is_a_make_target_or_what_one_runs():
+    """A module of tools/ or benchmarks/ that no make target runs, directly or through its imports, is a
+    test helper (it belongs under tests/) or dead code."""
+    targets = re.findall(r"^([a-z-]+):.*## ", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
+    whats = re.search(r"^BENCH_WHAT := (.*)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE).group(1).split()
+    required = {"slurm-sweep": ["GRID=grids/noise.grid", "REPO=/r.git", "DVC_REMOTE=s3://b/x"]}
+    dry_runs = [make_dry_run(target, *required.get(target, [])) for target in targets if target not in ("lock", "bench")]
+    dry_runs += [make_dry_run("bench", *([f"WHAT={what}"] if what else [])) for what in ["", *whats]]
+    dry_runs.append(make_dry_run("experiments", "PLOT=1"))
+    reached = set(re.findall(r"python -m ((?:tools|benchmarks)\.\w+)", "\n".join(dry_runs)))
+    assert {"tools.review", "benchmarks.bench"} <= reached  # the pattern still matches the Makefile
+    frontier = set(reached)
+    while frontier:
+        module = frontier.pop()
+        new = imported_project_modules(ROOT / (module.replace(".", "/") + ".py")) - reached
+        reached |= new
+        frontier |= new
+    modules = {f"{folder}.{path.stem}" for folder in ("tools", "benchmarks")
+               for path in (ROOT / folder).glob("*.py") if path.stem != "__init__"}
+    assert sorted(modules - reached) == []
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

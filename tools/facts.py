@@ -141,12 +141,11 @@ def spread_table(spread: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _benchmark_block(module: str, source: Path) -> Callable[[Path], str]:
-    """A table that a benchmarks/ module's markdown() renders from its JSON."""
+def _benchmark_block(renderer: str, source: Path) -> Callable[[Path], str]:
+    """A table that a benchmarks/ function (``module.function``) renders from its JSON."""
     def render(root: Path) -> str:
-        if str(root / "benchmarks") not in sys.path:
-            sys.path.insert(0, str(root / "benchmarks"))
-        return importlib.import_module(module).markdown(_json(root, source)) + "\n"
+        module, function = renderer.rsplit(".", 1)
+        return getattr(importlib.import_module(f"benchmarks.{module}"), function)(_json(root, source)) + "\n"
 
     return render
 
@@ -178,12 +177,12 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "uncertainty": lambda root: (root / UNCERTAINTY_TABLE).read_text(),  # docs/uncertainty.md: the same stage's
     "reruns": _reruns_block("reruns_table"),  # docs/reruns.md, from dvc.yaml
     "stages": _reruns_block("stages_table"),  # docs/pipeline.md, from dvc.yaml
-    "bench": _benchmark_block("tables", BENCH),  # docs/performance.md
-    "determinism": _benchmark_block("determinism", DETERMINISM),  # docs/reproducibility.md
-    "versus": _benchmark_block("versus", VERSUS),  # docs/performance.md
-    "versus_start": _benchmark_block("versus", VERSUS_START),  # docs/performance.md
-    "profile": _benchmark_block("profile_ops", PROFILE),  # docs/performance.md
-    "precision": _benchmark_block("precision", PRECISION),  # docs/performance.md
+    "bench": _benchmark_block("tables.markdown", BENCH),  # docs/performance.md
+    "determinism": _benchmark_block("determinism.markdown", DETERMINISM),  # docs/reproducibility.md
+    "versus": _benchmark_block("tables.versus_markdown", VERSUS),  # docs/performance.md
+    "versus_start": _benchmark_block("tables.versus_markdown", VERSUS_START),  # docs/performance.md
+    "profile": _benchmark_block("profile_ops.markdown", PROFILE),  # docs/performance.md
+    "precision": _benchmark_block("precision.markdown", PRECISION),  # docs/performance.md
     "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
     "test_times": _test_times_block,  # README.md

@@ -1,7 +1,7 @@
 """Vendored Vega, Vega-Lite and Vega-Embed, so `dvc plots show` and `dvc plots diff` render offline.
 
 DVC's HTML pages load these three scripts from a CDN, so on a machine without internet the
-interactive charts are silently missing. ``python -m tools.vega`` (``python -m tools.vega``):
+interactive charts are silently missing. ``make vendor`` (``python -m tools.vega``):
 
 - downloads each pinned npm tarball from the npm registry and checks it against its pinned
   sha512 integrity (the ``dist.integrity`` that ``npm view <package>@<version>`` prints);
@@ -11,7 +11,7 @@ interactive charts are silently missing. ``python -m tools.vega`` (``python -m t
 - writes ``vendor/vega/page.html``, DVC's page template with the three scripts inlined, which
   ``.dvc/config`` names as ``plots.html_template``: every page DVC writes then carries them.
 
-To update: change ``PINS`` (version and integrity), run ``python -m tools.vega``, run the browser test
+To update: change ``PINS`` (version and integrity), run ``make vendor``, run the browser test
 (tests/test_plots_page.py) and look at the pages. tests/test_plots_page.py also checks that the
 inlined scripts are the ones versions.json records.
 """
@@ -113,12 +113,6 @@ def page(scripts: dict[str, bytes]) -> str:
             raise StudyError(f"{package}: the script contains {SCRIPT_END} and cannot be inlined")
     inlined = "\n".join(f"    {SCRIPT_START}{script.decode()}{SCRIPT_END}" for script in scripts.values())
     return PAGE_TEMPLATE.format(provenance=provenance, scripts=inlined)
-
-
-def inlined_scripts(html: str) -> list[str]:
-    """The inline scripts of a page, in order."""
-    parts = html.split(SCRIPT_START)[1:]
-    return [part.split(SCRIPT_END, 1)[0] for part in parts]
 
 
 def vendor(root: Path) -> None:

@@ -14,21 +14,6 @@ from typing import Any
 from mnist_ae.catalogue import KEY_METRICS, Metric
 from mnist_ae.report import SIGMA_MULTIPLE, spread_param_differences
 
-# A further run at the same params is one more draw: it falls, with 95% probability, within
-# mean ± t(0.975, n − 1) · sd · √(1 + 1/n) of n earlier runs (the prediction interval). That is the
-# band a committed run must meet. It is wider than 2 sd for few runs: 2.5 sd for 8, 3.6 sd for 4.
-PREDICTION_LEVEL = 0.95
-
-
-def prediction_half_width(sd: float, n: int) -> float:
-    """Half-width of the band that one more run falls in with probability PREDICTION_LEVEL."""
-    from scipy.stats import t  # scikit-learn's own dependency
-
-    if n < 2:
-        raise ValueError(f"a prediction band needs at least 2 runs, got {n}")
-    return float(t.ppf(0.5 + PREDICTION_LEVEL / 2, n - 1)) * sd * (1 + 1 / n) ** 0.5
-
-
 # Metrics files the review leaves out: they move only with the data, never with a model.
 NOT_REVIEWED = ("floor", "mean_image")
 WITHIN = "within seed noise"
