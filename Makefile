@@ -39,36 +39,36 @@ repro: install  ## run the whole pipeline at the committed settings (dvc repro)
 	$(RUN) dvc repro
 
 pull: install  ## the committed models, data and run cache from the DVC remote instead of retraining
-	$(RUN) python -m tools.remote pull
+	$(RUN) python -m tools.sharing.remote pull
 
 push: install  ## after a run: results, run cache and the files its entries name, to the DVC remote
-	$(RUN) python -m tools.remote push
+	$(RUN) python -m tools.sharing.remote push
 
 quick: install  ## every stage on small settings in a temporary copy; TINY=1: on the shipped sample, no download
-	$(RUN) python -m tools.sandbox $(if $(TINY),--tiny tests/data/mnist_sample.npz)
+	$(RUN) python -m tools.dev.sandbox $(if $(TINY),--tiny tests/data/mnist_sample.npz)
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e" -n 2)
 	$(BIN)/pytest -n 2 --dist loadscope
 
 check: install  ## fail if committed results do not match the code and params; REMOTE=1: or are not on the DVC remote
-	$(RUN) python -m tools.check
-	$(if $(REMOTE),$(RUN) python -m tools.remote check)
+	$(RUN) python -m tools.sharing.check
+	$(if $(REMOTE),$(RUN) python -m tools.sharing.remote check)
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
-	$(BIN)/python -m tools.facts --write
+	$(BIN)/python -m tools.docs.facts --write
 
 test-times: install  ## time .ci/run in a fresh clone of HEAD, then the fast loop, into records/test_times.json (make docs quotes it)
-	$(RUN) python -m tools.test_times --record records/test_times.json
+	$(RUN) python -m tools.dev.test_times --record records/test_times.json
 
 vendor: install  ## download the pinned Vega scripts (checked against their npm integrity) into vendor/vega/, so plots render offline
-	$(RUN) python -m tools.vega
+	$(RUN) python -m tools.review.vega
 
 # After README command 1 (on any CPU): did the rerun reproduce the committed results, metric by metric?
 verify: install  ## judge this checkout's rerun against the committed results (make review BASE=HEAD) into report.md
-	$(RUN) python -m tools.review --base HEAD --out report.md
+	$(RUN) python -m tools.review.review --base HEAD --out report.md
 
 review: install  ## review results against BASE (default main) into report.md; ALLOW_STALE=1 draft, FAIL_ON_WORSE=1 gate
-	$(RUN) python -m tools.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale) $(if $(FAIL_ON_WORSE),--fail-on-worse)
+	$(RUN) python -m tools.review.review --base $(BASE) --out report.md $(if $(ALLOW_STALE),--allow-stale) $(if $(FAIL_ON_WORSE),--fail-on-worse)
 
 # Each worker gets nproc / JOBS TensorFlow threads; PYTHONPATH=src makes each experiment import its
 # own copy of the library rather than this checkout's (which may change while the queue runs).
@@ -90,8 +90,8 @@ CPUS ?= 2
 SBATCH ?=
 slurm-sweep: install  ## submit GRID as a Slurm job array (REPO, DVC_REMOTE; per point TIME, MEM, CPUS)
 	$(if $(DVC_REMOTE),,$(error DVC_REMOTE=: the DVC remote every node reaches (docs/scaling.md)))
-	sbatch --array=$$($(BIN)/python -m tools.grid_job --array $(GRID)) --time=$(TIME) --mem=$(MEM) \
-		--cpus-per-task=$(CPUS) $(SBATCH) tools/slurm_sweep.sbatch '$(REPO)' $(COMMIT) '$(DVC_REMOTE)' $(GRID)
+	sbatch --array=$$($(BIN)/python -m tools.sweeps.grid_job --array $(GRID)) --time=$(TIME) --mem=$(MEM) \
+		--cpus-per-task=$(CPUS) $(SBATCH) tools/sweeps/slurm_sweep.sbatch '$(REPO)' $(COMMIT) '$(DVC_REMOTE)' $(GRID)
 	@echo "when it ends: make experiments GRID=$(GRID) STATUS=sweeps/$(basename $(notdir $(GRID)))-status"
 
 SEEDS ?= 43,44,45
@@ -103,13 +103,13 @@ comma := ,
 seed-spread: install  ## queue the committed params at SEEDS, wait (tens of minutes each), write records/seed_spread.json
 	$(RUN) dvc exp run --queue -S 'base.seed=$(SEEDS)' $(foreach model,$(subst $(comma), ,$(POOL)),evaluate@$(model))
 	$(RUN) PYTHONPATH=src dvc queue start -j 1 > /dev/null 2>&1
-	$(RUN) python -m tools.seed_spread --wait $(if $(POOL),--models $(POOL) $(if $(ADD),--add-into,--pool-into) records/seed_spread.json)
+	$(RUN) python -m tools.dev.seed_spread --wait $(if $(POOL),--models $(POOL) $(if $(ADD),--add-into,--pool-into) records/seed_spread.json)
 
 # The sweep report lists every point as finished, failed (with its log's last lines) or never reported: of
 # the local queue by default, of a Slurm or CI sweep with GRID and STATUS (its jobs' status folder).
 STATUS ?=
 experiments: install  ## table of changed params and key metrics, then the sweep report; MD=1 markdown; PLOT=1: MODEL's metrics against PARAM (REV: of REV)
-	$(if $(PLOT),$(RUN) python -m tools.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.exp_table \
+	$(if $(PLOT),$(RUN) python -m tools.sweeps.sweep --param $(PARAM) --model $(MODEL),$(RUN) python -m tools.sweeps.exp_table \
 		$(if $(STATUS),--grid $(GRID) --status $(STATUS)) $(if $(MD),--md)) $(if $(REV),--rev $(REV))
 
 # Every benchmark is one WHAT (docs/performance.md). No WHAT: sections 1-5 into benchmarks/bench.json;

@@ -52,7 +52,7 @@ def pipeline_run(command: list[str], workdir: Path, env: dict | None = None, ech
 
 def tiny_pipeline() -> dict:
     from tools.dvc_cli import executable
-    from tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
+    from tools.dev.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare_sandbox(ROOT, Path(tmp) / "tiny", tiny_overrides(SAMPLE))

@@ -41,7 +41,7 @@ def run(directory: Path) -> None:
 
     from mnist_ae.paths import RAW_NPZ
     from tools.dvc_cli import executable
-    from tools.sandbox import prepare_sandbox, sandbox_env
+    from tools.dev.sandbox import prepare_sandbox, sandbox_env
 
     work = directory / "work"
     if work.exists():
@@ -62,7 +62,7 @@ def run(directory: Path) -> None:
 
 def key_metrics_in(folder: Path) -> dict[str, dict[str, float]]:
     """{model: {key metric: value}} of every metrics/*.json in ``folder``."""
-    from tools.seed_spread import key_metrics_of
+    from tools.dev.seed_spread import key_metrics_of
 
     return key_metrics_of({path.as_posix(): json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))})
 
@@ -84,7 +84,7 @@ def read_run(directory: Path, precision: str) -> dict:
 
 def summarise(directory: Path) -> dict:
     from mnist_ae.paths import SEED_SPREAD
-    from tools.verdicts import compare
+    from tools.review.verdicts import compare
 
     runs = {precision: read_run(directory, precision) for precision in PRECISIONS}
     epochs = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["epochs"]

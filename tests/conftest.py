@@ -58,7 +58,7 @@ def pytest_addoption(parser):
                      help="run each training-interrupt case N times, each stop a little later (a soak)")
     parser.addoption("--timeline", metavar="FILE",
                      help="append each test phase (setup, call, teardown) with its worker, start and end to FILE "
-                          "as JSON lines, for `python -m tools.test_times --timeline FILE`")
+                          "as JSON lines, for `python -m tools.dev.test_times --timeline FILE`")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -154,11 +154,11 @@ def build_tiny_runs(workdir: Path, second: Path | None) -> str:
     Two processes at once on two cores take less time than one after the other.
     """
     from mnist_ae.stage import RECORD_ENV
-    from tools.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
+    from tools.dev.sandbox import prepare_sandbox, sandbox_env, tiny_overrides
 
     env = sandbox_env(ROOT, {RECORD_ENV: str(stage_records_of(workdir))})  # read by test_stage_deps
     log = workdir.parent / f"{workdir.name}.log"
-    builds = [(start_logged([sys.executable, "-m", "tools.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)],
+    builds = [(start_logged([sys.executable, "-m", "tools.dev.sandbox", "--tiny", str(SAMPLE), "--dir", str(workdir)],
                             ROOT, env, log), log)]
     if second is not None:
         prepare_sandbox(ROOT, second, tiny_overrides(SAMPLE))

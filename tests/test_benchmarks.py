@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from benchmarks import determinism, pipeline_runs, tables, timing
-from tools.sandbox import sandbox_env
+from tools.dev.sandbox import sandbox_env
 
 from conftest import SAMPLE
 

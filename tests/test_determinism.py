@@ -11,7 +11,7 @@ import json
 import pytest
 
 from mnist_ae.models import MODELS
-from tools.sandbox import dvc, sandbox_env
+from tools.dev.sandbox import dvc, sandbox_env
 
 from conftest import SAMPLE
 

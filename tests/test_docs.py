@@ -3,7 +3,7 @@
 import pytest
 
 from mnist_ae import StudyError
-from tools import facts
+from tools.docs import facts
 
 from conftest import ROOT, assert_each_command_is_tested
 
@@ -69,7 +69,7 @@ TEAM_COMMANDS = {
     "make review BASE=origin/main FAIL_ON_WORSE=1": ("test_pipeline.py", '"--fail-on-worse"'),
     "make slurm-sweep GRID=": ("test_grid.py", '"slurm-sweep", f"GRID={sweep.grid}"'),
     "dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
-    "make experiments GRID=": ("test_grid.py", '"tools.exp_table", "--grid"'),
+    "make experiments GRID=": ("test_grid.py", '"tools.sweeps.exp_table", "--grid"'),
 }
 
 
@@ -84,7 +84,7 @@ def test_every_command_of_the_team_walk_through_is_one_the_tests_run():
 
 
 def test_the_scaling_page_quotes_the_jobs_log_tail():
-    from tools.grid_job import LOG_TAIL
+    from tools.sweeps.grid_job import LOG_TAIL
 
     assert f"the last {LOG_TAIL} lines of its log" in (ROOT / "docs" / "scaling.md").read_text()
 

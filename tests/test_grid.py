@@ -1,4 +1,4 @@
-"""A sweep spread over jobs (tools/grid_job.py): each grid point clones, pulls, runs and pushes its own
+"""A sweep spread over jobs (tools/sweeps/grid_job.py): each grid point clones, pulls, runs and pushes its own
 experiment, and a collector pulls them all. The jobs run as a real Slurm job array (slurm-wlm, a
 one-node cluster on loopback that the test writes and starts) and, always, as parallel local processes,
 each against its own bare Git repository and local folder as the DVC remote, on the tiny pipeline."""
@@ -19,7 +19,7 @@ import yaml
 
 from mnist_ae.machine import THREADS_ENV
 from tools import dvc_cli
-from tools.sandbox import dvc, sandbox_env
+from tools.dev.sandbox import dvc, sandbox_env
 
 from conftest import ROOT, free_port, git, real_part_missing
 
@@ -53,7 +53,7 @@ class Sweep:
         return self.base / "status"
 
     def job(self, index: int) -> list[str]:
-        return [sys.executable, "-m", "tools.grid_job", "--repo", str(self.origin), "--commit", self.commit,
+        return [sys.executable, "-m", "tools.sweeps.grid_job", "--repo", str(self.origin), "--commit", self.commit,
                 "--dvc-remote", str(self.store), "--grid", str(self.grid), "--index", str(index),
                 "--workdir", str(self.base / "jobs"), "--status", str(self.status)]
 
@@ -62,7 +62,7 @@ class Sweep:
         reporter = self.base / "reporter"
         if not reporter.exists():
             git(None, "clone", "--quiet", str(self.origin), str(reporter))
-        result = subprocess.run([sys.executable, "-m", "tools.exp_table", "--grid", str(self.grid), "--status",
+        result = subprocess.run([sys.executable, "-m", "tools.sweeps.exp_table", "--grid", str(self.grid), "--status",
                                  str(self.status)], cwd=reporter, env=sandbox_env(reporter), capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tools import dvc_cli
-from tools.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
+from tools.dev.sandbox import apply_overrides, dvc, prepare_sandbox, sandbox_env, tiny_overrides
 
 from conftest import ROOT, SAMPLE, copy_of_tiny_repo, git, stop_queue_workers
 

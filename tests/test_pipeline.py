@@ -20,7 +20,7 @@ from mnist_ae.catalogue import KEY_METRICS
 from tools import dvc_cli
 from mnist_ae.dotted import flatten
 from mnist_ae.models import MODELS
-from tools.sandbox import apply_overrides, dvc, sandbox_env
+from tools.dev.sandbox import apply_overrides, dvc, sandbox_env
 
 from conftest import SAMPLE, copy_of_repo, copy_of_tiny_repo, git, stop_queue_workers
 
@@ -37,7 +37,7 @@ EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 # What a new noise factor reruns: no model but the denoiser is retrained.
 NOISE_RERUNS = {"noise", "train@denoise", "baselines", *EVALUATIONS, "figures", "report"}
 # The exp show invocation the README documents: changed params and key metrics only.
-EXP_TABLE = ["tools.exp_table", "--md"]  # make experiments
+EXP_TABLE = ["tools.sweeps.exp_table", "--md"]  # make experiments
 SPREAD_SD = {"gain_db": 0.02, "bce_nats": 0.0005}  # the review fixture's made-up seed spread
 SMALL_MANIFOLD = 12  # the sweep's queued good run: figures.manifold_size
 KEY_NAMES = {metric.name for metric in KEY_METRICS}
@@ -252,7 +252,7 @@ def test_the_queued_good_run_reran_only_the_figures(sweep):
 def test_sweep_plot_draws_every_finished_value(sweep):
     workdir, env = sweep
     out = workdir.parent / "sweep.png"
-    printed = run_module(workdir, env, "tools.sweep", "--param", "noise.factor", "--model", "denoise",
+    printed = run_module(workdir, env, "tools.sweeps.sweep", "--param", "noise.factor", "--model", "denoise",
                          "--out", str(out))
     assert out.stat().st_size > 10_000
     factors = [float(line.split(",")[0]) for line in out.with_suffix(".csv").read_text().splitlines()[1:]]
@@ -262,7 +262,7 @@ def test_sweep_plot_draws_every_finished_value(sweep):
 
 def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     workdir, env = sweep
-    shown = run_module(workdir, env, "tools.exp_table", "--csv", "--sort-by", "denoise.gain_db",
+    shown = run_module(workdir, env, "tools.sweeps.exp_table", "--csv", "--sort-by", "denoise.gain_db",
                        "--sort-order", "desc")
     header, *lines = shown.splitlines()
     rows = [line.split(",") for line in lines]
@@ -303,7 +303,7 @@ def review(experiments, low_noise, tmp_path_factory):
     dvc(workdir, "repro", "report", env=env, capture=True)  # the report stage reads the spread
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "noise factor 0.3")
-    run_module(workdir, env, "tools.review", "--base", "HEAD~1", "--out", "report.md")
+    run_module(workdir, env, "tools.review.review", "--base", "HEAD~1", "--out", "report.md")
     return workdir, (workdir / "report.md").read_text()
 
 
@@ -344,7 +344,7 @@ def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, tm
     # for denoise.psnr_db); one measured at a new noise factor compares other digits and is left out.
     unjudged = sorted(name for name, verdict in rows.items() if verdict == "changed, no seed spread")
     assert "denoise.psnr_db" in unjudged
-    result = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD~1", "--out", str(tmp_path / "gate.md"),
+    result = subprocess.run([sys.executable, "-m", "tools.review.review", "--base", "HEAD~1", "--out", str(tmp_path / "gate.md"),
                              "--fail-on-worse"], cwd=workdir, env=env, capture_output=True, text=True)
     named = sorted(line.split()[1] for line in result.stderr.splitlines() if line.startswith("worse: "))
     assert named == worse

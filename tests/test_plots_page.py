@@ -16,8 +16,9 @@ import subprocess
 import pytest
 
 from mnist_ae.models import MODELS
-from tools import dvc_cli, vega
+from tools import dvc_cli
 
+from tools.review import vega
 from conftest import ROOT, real_part_missing
 
 pytestmark = pytest.mark.e2e  # a real Chromium renders the plots pages

@@ -1,4 +1,4 @@
-"""tools/remote.py's parts that need no remote: DVC's error line, the trust check of the shipped default
+"""tools/sharing/remote.py's parts that need no remote: DVC's error line, the trust check of the shipped default
 remote, and the private DVC calls behind `make push`, on a real one-stage DVC repository."""
 
 import inspect
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tools import dvc_cli
-from tools.remote import SHIPPED_REMOTE, Remote, push_entry_files, trusted, untrusted
+from tools.sharing.remote import SHIPPED_REMOTE, Remote, push_entry_files, trusted, untrusted
 from mnist_ae import StudyError
 
 from conftest import git
@@ -78,7 +78,7 @@ def test_a_shipped_remote_folder_another_user_made_first_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def one_stage_repo(tmp_path_factory) -> Path:
     """A DVC repository with one stage run twice at two params: two run-cache entries."""
-    from tools.sandbox import sandbox_env
+    from tools.dev.sandbox import sandbox_env
 
     root = tmp_path_factory.mktemp("one-stage")
     git(root, "init", "-q")
@@ -96,7 +96,7 @@ def one_stage_repo(tmp_path_factory) -> Path:
 
 
 def test_make_push_finds_the_run_cache_where_dvc_keeps_it_and_each_entrys_files(one_stage_repo, tmp_path):
-    """The private DVC calls `make push` makes, all in tools/remote.py's push_entry_files; this names the one
+    """The private DVC calls `make push` makes, all in tools/sharing/remote.py's push_entry_files; this names the one
     a DVC upgrade broke, then pushes both runs' files for real."""
     import shutil
 
@@ -124,8 +124,8 @@ def test_make_push_skips_and_counts_the_entries_whose_files_dvc_gc_removed(one_s
     """After `dvc gc -w` only the workspace's files stay: the other run's entry is skipped, not a failure."""
     import shutil
 
-    from tools.remote import push
-    from tools.sandbox import sandbox_env
+    from tools.sharing.remote import push
+    from tools.dev.sandbox import sandbox_env
 
     root = tmp_path / "repo"
     shutil.copytree(one_stage_repo, root, symlinks=True)

@@ -7,7 +7,7 @@ import yaml
 from mnist_ae.models import MODELS
 from mnist_ae.catalogue import KEY_METRICS, key_metrics
 from mnist_ae.report import results_table
-from tools.facts import block_in
+from tools.docs.facts import block_in
 
 from conftest import ROOT
 

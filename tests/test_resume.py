@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tools.sandbox import sandbox_env, tiny_overrides
+from tools.dev.sandbox import sandbox_env, tiny_overrides
 
 from conftest import SAMPLE, copy_of_tiny_repo
 

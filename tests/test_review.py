@@ -7,9 +7,10 @@ import pytest
 
 from mnist_ae import StudyError
 from mnist_ae.catalogue import BY_NAME
-from tools.review import Revisions
-from tools.sweep import sweep_figure, sweep_table
-from tools.verdicts import (MetricChange, compare, key_metrics_from_diff, metrics_table, params_table, regressions,
+from tools.review.review import Revisions
+from tools.sweeps.sweep import sweep_figure, sweep_table
+from tools.review.verdicts import (MetricChange, compare, key_metrics_from_diff, metrics_table, params_table,
+                                   regressions,
                             tally)
 
 from conftest import ROOT
@@ -157,7 +158,7 @@ def test_an_unknown_base_revision_is_one_clear_error():
 
 
 def test_charts_render_the_titled_vega_specs_to_png_and_skip_images(tmp_path):
-    from tools.charts import charts_section, render_charts
+    from tools.review.charts import charts_section, render_charts
 
     spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "line",
             "data": {"values": [{"x": 0, "y": 1, "rev": "a"}, {"x": 1, "y": 2, "rev": "a"}]},
@@ -174,14 +175,14 @@ def test_charts_render_the_titled_vega_specs_to_png_and_skip_images(tmp_path):
 
 
 def test_the_review_draws_the_overlays_of_dvc_yaml_not_the_per_file_charts():
-    from tools.review import overlay_titles
+    from tools.review.review import overlay_titles
 
     assert overlay_titles(ROOT) == {"Validation BCE per epoch", "Training BCE per epoch",
                                     "Noise robustness, PSNR against the input noise"}
 
 
 def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
-    from tools.charts import render_charts
+    from tools.review.charts import render_charts
 
     bad = {"data": {"broken": [{"type": "vega", "content": {"mark": "nope", "data": {"values": []}}}]}}
     with pytest.raises(StudyError, match="chart 'broken': vl-convert could not render"):
@@ -189,7 +190,7 @@ def test_a_chart_vl_convert_cannot_render_is_one_clear_error(tmp_path):
 
 
 def test_every_metric_table_lists_only_what_changed():
-    from tools.verdicts import every_metric_table
+    from tools.review.verdicts import every_metric_table
 
     diff = {"metrics/dense.json": {"test.mse": {"old": 0.02, "new": 0.021, "diff": 0.001},
                                    "params": {"old": 50992, "new": 50992, "diff": 0}},
@@ -207,7 +208,7 @@ def test_a_metric_without_a_direction_is_changed_not_better_or_worse():
 
 
 def test_without_a_committed_spread_nothing_is_called_better_or_worse():
-    from tools.verdicts import UNMEASURED, spread_note
+    from tools.review.verdicts import UNMEASURED, spread_note
 
     spread, basis = spread_note(None, {"noise.factor": 0.5})
     changes = compare({"dense": {"bce_nats": 0.09}}, {"dense": {"bce_nats": 0.05}}, spread=spread)
@@ -217,7 +218,7 @@ def test_without_a_committed_spread_nothing_is_called_better_or_worse():
 
 def test_a_figure_on_one_side_only_shows_none_on_the_other(tmp_path):
     from conftest import git
-    from tools.review import changed_figures
+    from tools.review.review import changed_figures
 
     figures = tmp_path / "plots" / "figures"
     figures.mkdir(parents=True)
@@ -240,7 +241,7 @@ def test_a_figure_on_one_side_only_shows_none_on_the_other(tmp_path):
 def test_fail_on_worse_exits_on_a_regression_and_passes_otherwise(monkeypatch, capsys, tmp_path, worse):
     """The command's own behaviour, on a review whose verdicts are made up: exit 1 naming each worse metric,
     or a plain pass; without the flag, never a failure."""
-    from tools import review
+    from tools.review import review
 
     monkeypatch.setattr(review, "write_review", lambda *args: (tmp_path / "report.md", "key metrics: …", worse))
     review.main(["--base", "main"])  # without the flag, never a failure
@@ -253,7 +254,7 @@ def test_fail_on_worse_exits_on_a_regression_and_passes_otherwise(monkeypatch, c
 
 
 def test_the_gate_fails_closed_on_what_it_cannot_judge_and_on_a_dropped_metric():
-    from tools.verdicts import gate_failures, unusable_spread
+    from tools.review.verdicts import gate_failures, unusable_spread
 
     base = {"dense": {"bce_nats": 0.0900, "psnr_db": 21.0}, "vae": {"neg_elbo_nats": 150.0, "iwae_nll_nats": 148.0}}
     head = {"dense": {"bce_nats": 0.0920, "psnr_db": 21.0}, "vae": {"neg_elbo_nats": 150.1, "iwae_nll_nats": 148.5},
@@ -277,7 +278,7 @@ def test_the_gate_fails_closed_on_what_it_cannot_judge_and_on_a_dropped_metric()
 
 
 def test_the_job_summary_names_the_artifacts_files_instead_of_linking_them():
-    from tools.review import ARTIFACT, job_summary
+    from tools.review.review import ARTIFACT, job_summary
 
     text = ("| `a.png` | ![base a.png](report_files/base/a.png) | ![head a.png](report_files/head/a.png) |\n"
             "rendered into [`report_files/plots/index.html`](report_files/plots/index.html)\n"

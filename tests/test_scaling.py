@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from tools.sandbox import apply_overrides, sandbox_env
+from tools.dev.sandbox import apply_overrides, sandbox_env
 
 from conftest import SAMPLE, copy_of_tiny_repo, git
 

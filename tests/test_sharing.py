@@ -24,9 +24,9 @@ import yaml
 
 from mnist_ae.models import MODELS
 from tools import dvc_cli
-from tools.check import stale_stages
+from tools.sharing.check import stale_stages
 from mnist_ae.dotted import flatten
-from tools.sandbox import sandbox_env
+from tools.dev.sandbox import sandbox_env
 
 from conftest import SAMPLE, free_port, git, real_part_missing
 from test_pipeline import ran_stages
@@ -64,8 +64,8 @@ def dvc(workdir: Path, *args: str, check: bool = True, **env: str) -> subprocess
 
 
 def remote_tool(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m tools.remote`` (make pull, make check REMOTE=1)."""
-    return subprocess.run([sys.executable, "-m", "tools.remote", *args], cwd=workdir,
+    """``python -m tools.sharing.remote`` (make pull, make check REMOTE=1)."""
+    return subprocess.run([sys.executable, "-m", "tools.sharing.remote", *args], cwd=workdir,
                           env=env_for(workdir, **env), capture_output=True, text=True, timeout=600)
 
 
@@ -271,7 +271,7 @@ def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
     metrics_file.write_text(json.dumps(metrics, indent=2))
     dvc(kim, "commit", "--force", "evaluate@dense")
     dvc(kim, "repro")  # figures and the results table follow the moved metrics, as in a real rerun
-    review = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--out", "report.md"],
+    review = subprocess.run([sys.executable, "-m", "tools.review.review", "--base", "HEAD", "--out", "report.md"],
                             cwd=kim, env=env_for(kim), capture_output=True, text=True)
     assert review.returncode == 0, review.stderr
     summary = review.stdout.splitlines()[0]
@@ -282,7 +282,7 @@ def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
 
     # The gate's σ is the base's: a pull request that widens it or deletes it is still judged by it.
     def gate() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--out", "gate.md",
+        return subprocess.run([sys.executable, "-m", "tools.review.review", "--base", "HEAD", "--out", "gate.md",
                                "--fail-on-worse", "--allow-stale"], cwd=kim, env=env_for(kim), capture_output=True,
                               text=True)
 

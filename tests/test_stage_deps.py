@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from mnist_ae.dotted import get
-from tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
-from tools.facts import block_in
-from tools.reruns import reruns_table, stages_table
+from tools.docs.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
+from tools.docs.facts import block_in
+from tools.docs.reruns import reruns_table, stages_table
 
 from conftest import ROOT, stage_records_of
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mnist_ae.models import MODELS
-from tools.sandbox import apply_overrides, dvc, sandbox_env
+from tools.dev.sandbox import apply_overrides, dvc, sandbox_env
 
 from conftest import ROOT, SAMPLE, git
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 EVALUATIONS = {f"evaluate@{m}" for m in MODELS}
 
 
-def run_tool(workdir, env, *args, module="tools.check"):
+def run_tool(workdir, env, *args, module="tools.sharing.check"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=workdir, env=env, capture_output=True, text=True)
 
 
@@ -113,7 +113,7 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
         append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
         result = run_tool(copy, env)
-        review = run_tool(copy, env, "--base", "HEAD", "--out", "report.md", module="tools.review")
+        review = run_tool(copy, env, "--base", "HEAD", "--out", "report.md", module="tools.review.review")
     finally:
         restore(copy)
     assert result.returncode == 1
@@ -166,7 +166,7 @@ def test_a_draft_review_of_stale_results_says_so(repo):
     append_comment(copy / "src" / "mnist_ae" / "models" / "vae.py")
     try:
         review = run_tool(copy, env, "--base", "HEAD", "--out", "draft.md", "--allow-stale",
-                          module="tools.review")
+                          module="tools.review.review")
         report = (copy / "draft.md").read_text()
     finally:
         restore(copy)

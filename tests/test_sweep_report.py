@@ -1,6 +1,6 @@
 """A sweep's jobs, their parts that need no cluster: the private job folder, credentials kept out of logs and
-clones, each point's status file, and the one sweep report that reads them (tools/grid_job.py,
-tools/exp_table.py). tests/test_grid.py runs the jobs for real, in a Slurm array and as local processes."""
+clones, each point's status file, and the one sweep report that reads them (tools/sweeps/grid_job.py,
+tools/sweeps/exp_table.py). tests/test_grid.py runs the jobs for real, in a Slurm array and as local processes."""
 
 import json
 import os
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mnist_ae import StudyError
-from tools.exp_table import PointState, job_points, sweep_report, sweep_options
-from tools.grid_job import Job, private_dir, redact, without_credentials
+from tools.sweeps.exp_table import PointState, job_points, sweep_report, sweep_options
+from tools.sweeps.grid_job import Job, private_dir, redact, without_credentials
 
 from conftest import ROOT
 
@@ -72,7 +72,7 @@ def test_a_job_folder_another_user_made_first_is_refused_with_one_line(tmp_path)
     os.chown(planted, 65534, 65534)
     grid = tmp_path / "g.grid"
     grid.write_text("a=1\n")
-    result = subprocess.run([sys.executable, "-m", "tools.grid_job", "--repo", "/nowhere", "--commit", "0" * 40,
+    result = subprocess.run([sys.executable, "-m", "tools.sweeps.grid_job", "--repo", "/nowhere", "--commit", "0" * 40,
                              "--dvc-remote", "/nowhere", "--grid", str(grid), "--index", "0", "--workdir",
                              str(planted), "--status", str(tmp_path / "status")], cwd=ROOT, capture_output=True,
                             text=True)
@@ -85,7 +85,7 @@ def test_a_job_folder_another_user_made_first_is_refused_with_one_line(tmp_path)
 
 
 def test_the_default_job_folder_is_the_users_own_cache(monkeypatch, tmp_path):
-    from tools.grid_job import default_workdir
+    from tools.sweeps.grid_job import default_workdir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_workdir() == tmp_path / "mnist-ae" / "jobs"
@@ -138,6 +138,7 @@ def test_the_grid_and_its_status_folder_go_together(tmp_path):
 def test_slurms_array_range_and_the_ci_matrix_come_from_the_grid(tmp_path):
     grid = tmp_path / "g.grid"
     grid.write_text("a=1\n# comment\na=2\na=3\n")
-    run = lambda flag: subprocess.run([sys.executable, "-m", "tools.grid_job", flag, str(grid)], cwd=ROOT,  # noqa
-                                      capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
+    run = lambda flag: subprocess.run([sys.executable, "-m", "tools.sweeps.grid_job", flag, str(grid)],  # noqa
+                                      cwd=ROOT, capture_output=True, text=True,
+                                      env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
     assert run("--array").stdout == "0-2\n" and json.loads(run("--count").stdout) == [0, 1, 2]

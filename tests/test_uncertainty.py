@@ -7,8 +7,8 @@ from mnist_ae.catalogue import BY_NAME
 from mnist_ae.metrics import bootstrap_interval, per_image_bce, probe_accuracies, reconstruction_metrics
 from mnist_ae.report import applicable_spread, uncertainty_table
 from mnist_ae import StudyError
-from tools.seed_spread import aggregate, key_metrics_of, pool_stats, pooled, seed_spread
-from tools.verdicts import SIGMA_MULTIPLE, UNMEASURED, WITHIN, MetricChange, compare, spread_note
+from tools.dev.seed_spread import aggregate, key_metrics_of, pool_stats, pooled, seed_spread
+from tools.review.verdicts import SIGMA_MULTIPLE, UNMEASURED, WITHIN, MetricChange, compare, spread_note
 
 PARAM_NAMES = ["base.seed", "noise.factor"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.grid_job import grid_points
+from tools.sweeps.grid_job import grid_points
 
 from conftest import ROOT, assert_each_command_is_tested
 
@@ -20,10 +20,10 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # (checked below: the file must name that module). `bash .ci/run` is the suite itself.
 TESTED_COMMANDS = {
     "bash .ci/run": None,
-    "make quick TINY=1": ("conftest.py", "tools.sandbox"),    # the tiny_repo fixture, which test_pipeline uses
-    "make review": ("test_pipeline.py", "tools.review"),      # the review fixture
-    "make check": ("test_stale_guard.py", "tools.check"),     # fresh and edited clones
-    "make check REMOTE=1": ("test_sharing.py", "tools.remote"),  # pass, fail and skip
+    "make quick TINY=1": ("conftest.py", "tools.dev.sandbox"),    # the tiny_repo fixture, which test_pipeline uses
+    "make review": ("test_pipeline.py", "tools.review.review"),      # the review fixture
+    "make check": ("test_stale_guard.py", "tools.sharing.check"),     # fresh and edited clones
+    "make check REMOTE=1": ("test_sharing.py", "tools.sharing.remote"),  # pass, fail and skip
 }
 # GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
 SUMMARY = 'cat report_summary.md >> "$GITHUB_STEP_SUMMARY"'
@@ -86,78 +86,92 @@ def test_ci_runs_the_readme_test_command():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target, expansion", [
-    (["quick"], "python -m tools.sandbox"),
-    (["quick", "TINY=1"], "python -m tools.sandbox --tiny tests/data/mnist_sample.npz"),
-    (["review", "BASE=origin/main"], "python -m tools.review --base origin/main --out report.md"),
-    (["experiments"], "python -m tools.exp_table"),
+    (["quick"], "python -m tools.dev.sandbox"),
+    (["quick", "TINY=1"], "python -m tools.dev.sandbox --tiny tests/data/mnist_sample.npz"),
+    (["review", "BASE=origin/main"], "python -m tools.review.review --base origin/main --out report.md"),
+    (["experiments"], "python -m tools.sweeps.exp_table"),
     (["experiments", "PLOT=1", "PARAM=noise.factor", "MODEL=denoise"],
-     "python -m tools.sweep --param noise.factor --model denoise"),
+     "python -m tools.sweeps.sweep --param noise.factor --model denoise"),
     (["experiments", "REV=abc1234"], "--rev abc1234"),
-    (["check"], "python -m tools.check"),
-    (["check", "REMOTE=1"], "python -m tools.remote check"),
-    (["pull"], "python -m tools.remote pull"),  # run by test_sharing.py, as are push and review BASE=HEAD
-    (["push"], "python -m tools.remote push"),
-    (["review", "BASE=HEAD"], "python -m tools.review --base HEAD --out report.md"),
-    (["verify"], "python -m tools.review --base HEAD --out report.md"),  # run by test_sharing.py (BASE=HEAD)
-    (["review", "BASE=main", "FAIL_ON_WORSE=1"], "python -m tools.review --base main --out report.md  --fail-on-worse"),
+    (["check"], "python -m tools.sharing.check"),
+    (["check", "REMOTE=1"], "python -m tools.sharing.remote check"),
+    (["pull"], "python -m tools.sharing.remote pull"),  # run by test_sharing.py, as are push and review BASE=HEAD
+    (["push"], "python -m tools.sharing.remote push"),
+    (["review", "BASE=HEAD"], "python -m tools.review.review --base HEAD --out report.md"),
+    (["verify"], "python -m tools.review.review --base HEAD --out report.md"),  # run by test_sharing.py (BASE=HEAD)
+    (["review", "BASE=main", "FAIL_ON_WORSE=1"],
+     "python -m tools.review.review --base main --out report.md  --fail-on-worse"),
     (["review", "BASE=main", "ALLOW_STALE=1"],
-     "python -m tools.review --base main --out report.md --allow-stale"),
-    (["docs"], "python -m tools.facts --write"),
+     "python -m tools.review.review --base main --out report.md --allow-stale"),
+    (["docs"], "python -m tools.docs.facts --write"),
     (["bench"], "python -m benchmarks.bench"),  # smoke-run by test_benchmarks.py, as are the two below
     (["bench", "WHAT=canonical"], "python -m benchmarks.bench --canonical"),  # run by test_determinism.py
     (["bench", "WHAT=determinism"], "python -m benchmarks.determinism"),
     (["bench", "WHAT=fail-fast"], "python -m benchmarks.fail_fast"),
     (["bench", "WHAT=profile"], "python -m benchmarks.profile_ops --models conv denoise"),  # smoke-run as well
     (["bench", "WHAT=precision", "DIR=/tmp/p"],
-     "python -m benchmarks.precision --run /tmp/p --record benchmarks/precision.json"),  # its summary: test_precision_bench
-    (["test-times"], "python -m tools.test_times --record records/test_times.json"),  # test_test_times.py
-    (["vendor"], "python -m tools.vega"),  # its output: test_plots_page.py
+     "python -m benchmarks.precision --run /tmp/p --record benchmarks/precision.json"),  # test_precision_bench.py
+    (["test-times"], "python -m tools.dev.test_times --record records/test_times.json"),  # test_test_times.py
+    (["vendor"], "python -m tools.review.vega"),  # its output: test_plots_page.py
 ])
 def test_make_targets_run_the_tested_modules(target, expansion):
     assert expansion in make_dry_run(*target)
 
 
 def imported_project_modules(path: Path) -> set[str]:
-    """The tools.* and benchmarks.* modules that a file imports, anywhere in it."""
+    """The tools and benchmarks modules that a file imports, anywhere in it (``from tools.review import
+    verdicts`` is tools.review.verdicts)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module in ("tools", "benchmarks"):
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("tools.", "benchmarks.")):
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("tools", "benchmarks"):
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith(("tools.", "benchmarks."))}
-    return found
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] in ("tools", "benchmarks")}
+    return {module for module in found if (ROOT / (module.replace(".", "/") + ".py")).is_file()}
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_every_tool_and_benchmark_is_a_make_target_or_what_one_runs():
     """A module of tools/ or benchmarks/ that no make target runs, directly or through its imports, is a
     test helper (it belongs under tests/) or dead code."""
-    targets = re.findall(r"^([a-z-]+):.*## ", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
-    whats = re.search(r"^BENCH_WHAT := (.*)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE).group(1).split()
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):.*## ", makefile, flags=re.MULTILINE)
+    whats = re.search(r"^BENCH_WHAT := (.*)$", makefile, flags=re.MULTILINE).group(1).split()
     required = {"slurm-sweep": ["GRID=grids/noise.grid", "REPO=/r.git", "DVC_REMOTE=s3://b/x"]}
-    dry_runs = [make_dry_run(target, *required.get(target, [])) for target in targets if target not in ("lock", "bench")]
+    dry_runs = [make_dry_run(target, *required.get(target, [])) for target in targets
+                if target not in ("lock", "bench")]
     dry_runs += [make_dry_run("bench", *([f"WHAT={what}"] if what else [])) for what in ["", *whats]]
     dry_runs.append(make_dry_run("experiments", "PLOT=1"))
-    reached = set(re.findall(r"python -m ((?:tools|benchmarks)\.\w+)", "\n".join(dry_runs)))
-    assert {"tools.review", "benchmarks.bench"} <= reached  # the pattern still matches the Makefile
+    commands = "\n".join(dry_runs)
+    for script in re.findall(r"\S+\.sbatch", commands):  # a job script's own python -m lines
+        commands += "\n" + (ROOT / script).read_text()
+    reached = set(re.findall(r"python3? -m ((?:tools|benchmarks)(?:\.\w+)+)", commands))
+    assert {"tools.review.review", "benchmarks.bench", "tools.sweeps.grid_job"} <= reached  # the patterns still match
     frontier = set(reached)
     while frontier:
-        module = frontier.pop()
-        new = imported_project_modules(ROOT / (module.replace(".", "/") + ".py")) - reached
+        new = imported_project_modules(ROOT / (frontier.pop().replace(".", "/") + ".py")) - reached
         reached |= new
         frontier |= new
-    modules = {f"{folder}.{path.stem}" for folder in ("tools", "benchmarks")
-               for path in (ROOT / folder).glob("*.py") if path.stem != "__init__"}
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts) for folder in ("tools", "benchmarks")
+               for path in (ROOT / folder).rglob("*.py") if path.stem != "__init__"}
     assert sorted(modules - reached) == []
+
+
+def test_each_folder_of_tools_does_one_job():
+    """tools/ holds the job folders and the one module they share, nothing else."""
+    jobs = {"review": "Review", "sharing": "Sharing", "sweeps": "Sweeps", "docs": "Docs", "dev": "Development"}
+    folders = {path.name for path in (ROOT / "tools").iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert folders == set(jobs)
+    assert sorted(path.name for path in (ROOT / "tools").glob("*.py")) == ["__init__.py", "dvc_cli.py"]
+    for folder, job in jobs.items():  # each folder says its job first
+        assert (ROOT / "tools" / folder / "__init__.py").read_text().startswith(f'"""{job}: ')
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_the_options_that_replace_targets_are_off_by_default():
-    assert "--tiny" not in make_dry_run("quick") and "tools.remote" not in make_dry_run("check")
-    assert "tools.sweep" not in make_dry_run("experiments")
-    assert "tools.exp_table" not in make_dry_run("experiments", "PLOT=1")
+    assert "--tiny" not in make_dry_run("quick") and "tools.sharing.remote" not in make_dry_run("check")
+    assert "tools.sweeps.sweep" not in make_dry_run("experiments")
+    assert "tools.sweeps.exp_table" not in make_dry_run("experiments", "PLOT=1")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -172,7 +186,7 @@ def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
 def test_the_committed_results_are_current(committed):
     """What the workflow's `make check` step checks, on the committed tree: dvc.lock, metrics, plots and
     reports match the code and params (data and models are absent, as on a fresh clone)."""
-    from tools.check import stale_stages
+    from tools.sharing.check import stale_stages
 
     assert [str(stale) for stale in stale_stages(committed)] == [], "rerun `dvc repro` and commit the results"
 
@@ -182,14 +196,15 @@ SWEEP = ROOT / ".github" / "workflows" / "sweep.yml"
 
 # Each command the sweep workflow runs, and the test file that runs it here (checked to name it).
 SWEEP_COMMANDS = {
-    'echo "indices=$(PYTHONPATH=src python3 -m tools.grid_job --count': ("test_sweep_report.py", 'run("--count")'),
+    'echo "indices=$(PYTHONPATH=src python3 -m tools.sweeps.grid_job --count':
+        ("test_sweep_report.py", 'run("--count")'),
     "make install": ("../.ci/run", "make install"),
-    ".venv/bin/python -m tools.grid_job --grid": ("test_grid.py", "tools.grid_job"),
+    ".venv/bin/python -m tools.sweeps.grid_job --grid": ("test_grid.py", "tools.sweeps.grid_job"),
     ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),
     ".venv/bin/dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
     'make experiments MD=1 GRID="$GRID" STATUS=sweeps/status >> "$GITHUB_STEP_SUMMARY"':
-        ("test_grid.py", '"tools.exp_table", "--grid"'),
-    "make experiments PLOT=1": ("test_pipeline.py", "tools.sweep"),
+        ("test_grid.py", '"tools.sweeps.exp_table", "--grid"'),
+    "make experiments PLOT=1": ("test_pipeline.py", "tools.sweeps.sweep"),
 }
 
 
@@ -213,14 +228,14 @@ def test_the_sweep_matrix_runs_the_grid_job_once_per_point_then_collects():
     assert workflow[True] == {"workflow_dispatch": workflow[True]["workflow_dispatch"]}  # started by hand
     jobs = workflow["jobs"]
     count = next(step["run"] for step in jobs["points"]["steps"] if "run" in step)
-    assert "PYTHONPATH=src python3 -m tools.grid_job --count" in count
+    assert "PYTHONPATH=src python3 -m tools.sweeps.grid_job --count" in count
     grid = workflow[True]["workflow_dispatch"]["inputs"]["grid"]["default"]
-    counted = subprocess.run([sys.executable, "-m", "tools.grid_job", "--count", grid], cwd=ROOT, capture_output=True,
-                             text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
+    counted = subprocess.run([sys.executable, "-m", "tools.sweeps.grid_job", "--count", grid], cwd=ROOT,
+                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "src"})
     assert json.loads(counted.stdout) == list(range(len(grid_points(ROOT / grid)))) and counted.stdout != "[]\n"
     assert jobs["point"]["strategy"]["matrix"]["index"] == "${{ fromJSON(needs.points.outputs.indices) }}"
     point = " ".join(step.get("run", "") for step in jobs["point"]["steps"])
-    assert "python -m tools.grid_job --grid" in point and '--index "$INDEX"' in point
+    assert "python -m tools.sweeps.grid_job --grid" in point and '--index "$INDEX"' in point
     assert jobs["point"]["env"]["INDEX"] == "${{ matrix.index }}"
     assert '--status sweeps/status' in point  # uploaded, then downloaded by the collector for the sweep report
     uploads = [step for step in jobs["point"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
@@ -247,7 +262,7 @@ def test_the_summaries_are_markdown_tables_and_name_files_that_exist():
     version without links to files the summary cannot show."""
     assert "--md" in make_dry_run("experiments", "MD=1") and "--md" not in make_dry_run("experiments")
     dry = make_dry_run("experiments", "MD=1", "GRID=grids/noise.grid", "STATUS=sweeps/status")
-    assert "python -m tools.exp_table --grid grids/noise.grid --status sweeps/status --md" in dry
+    assert "python -m tools.sweeps.exp_table --grid grids/noise.grid --status sweeps/status --md" in dry
     summary = next(step for step in steps() if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
     assert "report_summary.md" in summary["run"] and "report_summary.md" in summary["if"]
 
@@ -255,10 +270,10 @@ def test_the_summaries_are_markdown_tables_and_name_files_that_exist():
 def test_make_slurm_sweep_asks_for_the_documented_time_memory_and_cpus():
     dry = make_dry_run("slurm-sweep", "GRID=grids/noise.grid", "REPO=/r.git", "DVC_REMOTE=s3://b/x", "COMMIT=abc",
                        "TIME=00:30:00", "MEM=2G", "CPUS=4", "SBATCH=--partition=short")
-    assert "python -m tools.grid_job --array grids/noise.grid" in dry
-    assert ("--time=00:30:00 --mem=2G --cpus-per-task=4 --partition=short tools/slurm_sweep.sbatch '/r.git' abc "
+    assert "python -m tools.sweeps.grid_job --array grids/noise.grid" in dry
+    assert ("--time=00:30:00 --mem=2G --cpus-per-task=4 --partition=short tools/sweeps/slurm_sweep.sbatch '/r.git' abc "
             "'s3://b/x' grids/noise.grid") in " ".join(dry.replace("\\\n", " ").split())
-    script = (ROOT / "tools" / "slurm_sweep.sbatch").read_text()
+    script = (ROOT / "tools" / "sweeps" / "slurm_sweep.sbatch").read_text()
     for option in ("--time=", "--mem=", "--cpus-per-task="):
         assert f"#SBATCH {option}" in script  # the defaults sbatch's options override
     assert "make slurm-sweep" in script and all(name in script for name in ("TIME=", "MEM=", "CPUS="))

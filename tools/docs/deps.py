@@ -1,5 +1,5 @@
 """What each DVC stage declares, as DVC resolves it (every ``foreach`` instance included), and when a
-declared dep or params key covers a file or key: for the reruns tables (tools/reruns.py) and for
+declared dep or params key covers a file or key: for the reruns tables (tools/docs/reruns.py) and for
 ``tests/test_stage_deps.py``, which compares them with what each stage of the tiny pipeline really
 imported and read (``MNIST_AE_RECORD_DEPS``, written by ``mnist_ae.stage``).
 """

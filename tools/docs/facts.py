@@ -2,7 +2,7 @@
 
 In a page a number is written ``<!--fact:NAME-->value<!--/fact-->`` (the comments do not render),
 and a block of generated markdown ``<!--block:NAME-->...<!--/block-->``. ``make docs``
-(``python -m tools.facts --write``) recomputes every value in place; tests/test_docs.py
+(``python -m tools.docs.facts --write``) recomputes every value in place; tests/test_docs.py
 fails when a committed page holds a value that is not what its source gives.
 
 Fact names, each optionally followed by ``|format``:
@@ -63,7 +63,7 @@ def _json(root: Path, path: Path) -> dict:
 
 
 def _stage_count(root: Path) -> int:
-    from tools.deps import declared_stages
+    from tools.docs.deps import declared_stages
 
     return len(declared_stages(root))
 
@@ -75,7 +75,7 @@ def _spread_seeds(root: Path) -> str:
 
 
 def _sigma_multiple(root: Path) -> float:
-    from tools.verdicts import SIGMA_MULTIPLE
+    from tools.review.verdicts import SIGMA_MULTIPLE
 
     return SIGMA_MULTIPLE
 
@@ -107,7 +107,7 @@ def fact(root: Path, name: str) -> str:
     elif name in NAMED:
         value = NAMED[name](root)
     else:
-        raise StudyError(f"unknown fact '{name}'; see tools/facts.py")
+        raise StudyError(f"unknown fact '{name}'; see tools/docs/facts.py")
     return _formatted(value, spec) if spec else str(value)
 
 
@@ -151,7 +151,7 @@ def _benchmark_block(renderer: str, source: Path) -> Callable[[Path], str]:
 
 
 def _test_times_block(root: Path) -> str:
-    from tools import test_times
+    from tools.dev import test_times
 
     return test_times.markdown(_json(root, test_times.RECORD)) + "\n"
 
@@ -164,7 +164,7 @@ def _seed_spread_block(root: Path) -> str:
 
 def _reruns_block(table: str) -> Callable[[Path], str]:
     def render(root: Path) -> str:
-        from tools import reruns
+        from tools.docs import reruns
 
         return getattr(reruns, table)(root)
 
@@ -191,7 +191,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
 
 def block(root: Path, name: str) -> str:
     if name not in BLOCKS:
-        raise StudyError(f"unknown block '{name}'; see tools/facts.py")
+        raise StudyError(f"unknown block '{name}'; see tools/docs/facts.py")
     return BLOCKS[name](root)
 
 

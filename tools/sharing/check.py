@@ -1,4 +1,4 @@
-"""Are the committed results current? ``python -m tools.check`` (``make check``).
+"""Are the committed results current? ``python -m tools.sharing.check`` (``make check``).
 
 The committed ``dvc.lock``, ``metrics/``, ``plots/`` and ``reports/`` must be what the committed code
 and params produce. This asks DVC's own ``status`` and calls a stage stale when

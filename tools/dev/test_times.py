@@ -1,7 +1,7 @@
 """How long the tests take on this machine: CI's whole run and the fast loop (records/test_times.json).
 
-    .venv/bin/python -m tools.test_times [--record records/test_times.json]     # tens of minutes
-    .venv/bin/python -m tools.test_times --timeline FILE     # where the time of a `pytest --timeline FILE` went
+    .venv/bin/python -m tools.dev.test_times [--record records/test_times.json]     # tens of minutes
+    .venv/bin/python -m tools.dev.test_times --timeline FILE     # where the time of a `pytest --timeline FILE` went
 
 In a fresh clone of HEAD in a temporary folder, it runs ``.ci/run`` as CI does (``CI=true``: a new
 ``.venv`` from requirements.lock, then ``make test``), and then, in the same clone, the fast loop
@@ -29,10 +29,10 @@ from pathlib import Path
 from mnist_ae import StudyError
 from mnist_ae.files import atomic_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECORD = Path("records/test_times.json")
 FAST_LOOP = [".venv/bin/pytest", "-m", "not e2e", "-n", "2"]
-GOALS_MINUTES = {"ci": 10.0, "fast_loop": 3.0}  # issue 20: the whole .ci/run, and the fast loop
+GOALS_MINUTES = {"ci": 15.0, "fast_loop": 2.0}  # issue 35: the whole .ci/run on the Intel Xeon, and the fast loop
 SUMMARY = re.compile(r"^=+ (?P<summary>\d+ passed.*?) =+$", re.MULTILINE)
 
 
@@ -101,7 +101,7 @@ def markdown(record: dict) -> str:
         counts = ", ".join(part for part in record[key]["summary"].split(" in ")[0].split(", ") if "warning" not in part)
         lines.append(f"- {label}: {minutes:.1f} min ({counts}; "
                      f"{met} the goal of {GOALS_MINUTES[key]:g} min)")
-    return "\n".join([*lines, f"\nMeasured by `python -m tools.test_times` at commit `{run['commit'][:7]}` on "
+    return "\n".join([*lines, f"\nMeasured by `python -m tools.dev.test_times` at commit `{run['commit'][:7]}` on "
                                f"{run['date'][:10]}, {run['cpu']} (family/model {run['cpu_family_model']}), "
                                f"{run['cpus']} CPUs."])
 

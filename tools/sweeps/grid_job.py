@@ -1,6 +1,6 @@
 """One point of a sweep, as a scheduler runs it: clone, pull what it needs, run the experiment, push it.
 
-``python -m tools.grid_job --repo GIT_URL --commit SHA --dvc-remote URL --grid sweeps/x.grid --index N``
+``python -m tools.sweeps.grid_job --repo GIT_URL --commit SHA --dvc-remote URL --grid sweeps/x.grid --index N``
 runs the N-th line (from 0) of a grid file; ``--set KEY=VALUE ...`` runs one point given inline, and
 ``--count GRID`` prints the grid's indices as a JSON list (a CI matrix), ``--array GRID`` as Slurm's
 ``0-N``, both needing only the standard library. A grid file holds one point per line, each a
@@ -23,10 +23,10 @@ handed it. Every step's output goes to the job's log, with URLs' credentials mas
 
 The job writes ``--status DIR/<name>.json`` (default ``sweeps/<grid>-status``, beside the submit
 directory): ``started`` first, then ``finished``, or ``failed`` with its error line and the last lines of
-its log. ``make experiments GRID=... STATUS=DIR`` reads those into the sweep report (tools/exp_table.py),
+its log. ``make experiments GRID=... STATUS=DIR`` reads those into the sweep report (tools/sweeps/exp_table.py),
 which names every point that failed or never reported. A failure ends the job with one ``error:`` line
 naming the point and the step, and a non-zero exit. Slurm runs it once per array task
-(tools/slurm_sweep.sbatch, ``make slurm-sweep``), a GitHub Actions matrix once per cell (docs/scaling.md).
+(tools/sweeps/slurm_sweep.sbatch, ``make slurm-sweep``), a GitHub Actions matrix once per cell (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def default_status_dir(grid: Path | None) -> Path:
 
 def job_env(clone: Path) -> dict[str, str]:
     """The clone's own code importable; threads from Slurm's allocation unless set explicitly."""
-    from tools.sandbox import sandbox_env
+    from tools.dev.sandbox import sandbox_env
 
     env = sandbox_env(clone)
     if not env.get(THREADS_ENV) and env.get("SLURM_CPUS_PER_TASK"):

@@ -1,6 +1,6 @@
 """How much the key metrics move with the seed alone: the yardstick of every review verdict.
 
-``python -m tools.seed_spread`` (``make seed-spread``, which queues the runs first) reads
+``python -m tools.dev.seed_spread`` (``make seed-spread``, which queues the runs first) reads
 ``dvc.api.exp_show()``, keeps the baseline commit and its finished experiments that differ from it
 in ``base.seed`` alone, reads each one's metrics files from its commit, and writes
 ``records/seed_spread.json``: for every key metric of every
@@ -41,7 +41,7 @@ from mnist_ae.dotted import flatten
 from mnist_ae.config import PARAMS_FILE
 from mnist_ae.report import spread_param_differences
 from tools import dvc_cli
-from tools.sweep import cell, finished, experiment_groups, params_names
+from tools.sweeps.sweep import cell, finished, experiment_groups, params_names
 
 SEED_PARAM = "base.seed"
 

@@ -1,11 +1,11 @@
 """Summarise a one-param sweep of experiments as a figure and a CSV.
 
-``python -m tools.sweep --param noise.factor --model denoise`` (``make experiments PLOT=1``) reads
+``python -m tools.sweeps.sweep --param noise.factor --model denoise`` (``make experiments PLOT=1``) reads
 ``dvc.api.exp_show()``, keeps the baseline and every finished experiment that differs from its
 baseline in ``--param`` alone, and draws the model's PSNR gain and test BCE against the param:
 
     dvc exp run --queue -S noise.factor=0.1,0.3,0.5,0.7 && dvc queue start -j 2
-    python -m tools.sweep --param noise.factor --model denoise
+    python -m tools.sweeps.sweep --param noise.factor --model denoise
 """
 
 from __future__ import annotations

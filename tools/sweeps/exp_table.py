@@ -1,6 +1,6 @@
 """The experiments as a readable table: changed params and the key metrics, nothing else.
 
-``python -m tools.exp_table`` (``make experiments``) runs ``dvc exp show --only-changed``
+``python -m tools.sweeps.exp_table`` (``make experiments``) runs ``dvc exp show --only-changed``
 keeping only the columns of reports/summary.json (``<model>.<key metric>``, named in the metric
 catalogue) and of params.yaml. A plain ``--drop`` cannot do it: DVC names a metric by its file only
 when another file has the same name, so unique names of the full metrics files (the VAE's
@@ -12,7 +12,7 @@ After the table comes the sweep report: every point as finished, failed with its
 lines of its log, or never reported. By default the points are the local queue's experiments
 (``make sweep``); with ``--grid FILE --status DIR`` (``make experiments GRID=... STATUS=...``) they are
 a grid's points, run by Slurm or a CI matrix, each read from the status file its job wrote
-(tools/grid_job.py), so a failed array task or matrix cell, or one that never ran, shows here.
+(tools/sweeps/grid_job.py), so a failed array task or matrix cell, or one that never ran, shows here.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def sweep_report(title: str, points: list[PointState], markdown: bool = False) -
 
 
 def job_points(grid: Path, status_dir: Path) -> list[PointState]:
-    """Each point of a grid run by Slurm or a CI matrix, from the status file its job wrote (tools/grid_job.py)."""
-    from tools.grid_job import grid_points, point_name
+    """Each point of a grid run by Slurm or a CI matrix, from the status file its job wrote
+    (tools/sweeps/grid_job.py)."""
+    from tools.sweeps.grid_job import grid_points, point_name
 
     points = []
     for index, overrides in enumerate(grid_points(grid)):

@@ -1,15 +1,15 @@
 """Models and data through the DVC remote, with one clear line when it fails.
 
-``python -m tools.remote push`` (``make push``) is ``dvc push --run-cache`` plus the files
+``python -m tools.sharing.remote push`` (``make push``) is ``dvc push --run-cache`` plus the files
 the run-cache entries name, which DVC leaves behind; then another clone's ``dvc exp run --pull``
 restores any stage this one ran instead of training it.
 
-``python -m tools.remote pull`` (``make pull``) is ``dvc pull --run-cache`` that names the remote and
+``python -m tools.sharing.remote pull`` (``make pull``) is ``dvc pull --run-cache`` that names the remote and
 every file it could not give when it fails: an unreachable remote, or one missing or holding a
 damaged copy (``verify = true`` in .dvc/config makes DVC check each file's hash, so a damaged copy
 is refused, never checked out).
 
-``python -m tools.remote check`` (``make check REMOTE=1``, the pull-request workflow) fails
+``python -m tools.sharing.remote check`` (``make check REMOTE=1``, the pull-request workflow) fails
 when an output recorded in dvc.lock is not on the remote, so a result nobody pushed cannot be
 merged. With ``DVC_REMOTE_URL`` set, that URL is checked (as remote ``team``, in .dvc/config.local);
 without it, a default remote that is a directory missing on this machine means no team remote is

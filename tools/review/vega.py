@@ -1,7 +1,7 @@
 """Vendored Vega, Vega-Lite and Vega-Embed, so `dvc plots show` and `dvc plots diff` render offline.
 
 DVC's HTML pages load these three scripts from a CDN, so on a machine without internet the
-interactive charts are silently missing. ``make vendor`` (``python -m tools.vega``):
+interactive charts are silently missing. ``make vendor`` (``python -m tools.review.vega``):
 
 - downloads each pinned npm tarball from the npm registry and checks it against its pinned
   sha512 integrity (the ``dist.integrity`` that ``npm view <package>@<version>`` prints);
@@ -52,7 +52,7 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
     {{refresh_tag}}
     <meta charset="utf-8">
     <title>DVC Plot</title>
-    <!-- {provenance}: vendored by python -m tools.vega (tools/vega.py); see vendor/vega/versions.json -->
+    <!-- {provenance}: vendored by python -m tools.review.vega (tools/review/vega.py); see vendor/vega/versions.json -->
 {scripts}
     <style>
         table {{
@@ -140,7 +140,7 @@ def vendor(root: Path) -> None:
 
 def main(argv: list[str]) -> None:
     if argv:
-        raise StudyError("usage: python -m tools.vega (no arguments; the versions are in PINS)")
+        raise StudyError("usage: python -m tools.review.vega (no arguments; the versions are in PINS)")
     vendor(Path.cwd())
 
 

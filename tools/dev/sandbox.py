@@ -1,6 +1,6 @@
 """Run the real pipeline in a throw-away copy of the repository, on small settings.
 
-``python -m tools.sandbox`` (``make quick``) shows every stage working in a few minutes without
+``python -m tools.dev.sandbox`` (``make quick``) shows every stage working in a few minutes without
 touching this checkout's data, dvc.lock, metrics or plots. The end-to-end test uses the same code.
 """
 

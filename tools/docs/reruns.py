@@ -1,6 +1,6 @@
 """Tables generated from dvc.yaml as DVC resolves it: "what reruns when you change what", and the stages.
 
-``python -m tools.reruns`` prints the first; ``make docs`` (tools/facts.py) writes both into their pages'
+``python -m tools.docs.reruns`` prints the first; ``make docs`` (tools/docs/facts.py) writes both into their pages'
 ``reruns`` and ``stages`` blocks (docs/reruns.md, docs/pipeline.md), and tests/test_docs.py fails when a
 committed page is out of date.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tools.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
+from tools.docs.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
 
 
 

@@ -1,18 +1,18 @@
 """A pull-request review of the committed results: what changed between a base revision and here.
 
-``python -m tools.review --base main`` (``make review BASE=main``) writes ``report.md`` with
+``python -m tools.review.review --base main`` (``make review BASE=main``) writes ``report.md`` with
 
 - the params that changed (``dvc params diff --json``);
 - every key metric of the catalogue for base and head (from ``dvc metrics diff --json``), with the
-  change and a verdict (tools/verdicts.py: direction, run-to-run noise, a changed noise factor);
-- the curve charts of both revisions as PNGs (tools/charts.py), so a comment without JavaScript shows them;
+  change and a verdict (tools/review/verdicts.py: direction, run-to-run noise, a changed noise factor);
+- the curve charts of both revisions as PNGs (tools/review/charts.py), so a comment without JavaScript shows them;
 - every figure under plots/figures that changed, base and head side by side;
 - the path of the ``dvc plots diff`` HTML, and the full ``dvc metrics diff`` folded away.
 
 It reads committed files only (DVC and git for the base, the working tree for the head), so it
 needs no DVC remote and no training. The rules come from the base: σ is the base's committed seed
 spread, so a pull request that widens it, or deletes it, judges itself by the old one (the review
-says when it changes the record). ``--fail-on-worse`` fails closed (tools/verdicts.py: gate_failures). It first checks that the head's results are current (``make check``):
+says when it changes the record). ``--fail-on-worse`` fails closed (tools/review/verdicts.py: gate_failures). It first checks that the head's results are current (``make check``):
 a review of stale results would report "same" for a change nobody reran. ``--allow-stale`` writes a
 draft anyway, with the stale stages named at its top.
 """
@@ -33,10 +33,10 @@ from mnist_ae.config import PARAMS_FILE
 from mnist_ae.files import atomic_dir, atomic_path
 from mnist_ae.paths import FIGURES_DIR, SEED_SPREAD
 from tools import dvc_cli
-from tools.charts import NoRenderer, charts_section, render_charts
-from tools.check import RERUN_HINT, check_current, describe, stale_stages
+from tools.review.charts import NoRenderer, charts_section, render_charts
+from tools.sharing.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.dotted import flatten
-from tools.verdicts import (compare, every_metric_table, gate_failures, key_metrics_from_diff, metrics_table,
+from tools.review.verdicts import (compare, every_metric_table, gate_failures, key_metrics_from_diff, metrics_table,
                             noisy_input_metrics, params_table, spread_note, tally, unusable_spread)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
