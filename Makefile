@@ -48,7 +48,7 @@ quick: install  ## every stage on small settings in a temporary copy; TINY=1: on
 	$(RUN) python -m tools.dev.sandbox $(if $(TINY),--tiny tests/data/mnist_sample.npz)
 
 test: install  ## the test suite, including a tiny end-to-end dvc repro (fast loop: .venv/bin/pytest -m "not e2e" -n 2)
-	$(BIN)/pytest -n 2 --dist loadscope
+	$(BIN)/pytest -n 3 --dist loadscope
 
 check: install  ## fail if committed results do not match the code and params; REMOTE=1: or are not on the DVC remote
 	$(RUN) python -m tools.sharing.check

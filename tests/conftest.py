@@ -235,6 +235,13 @@ def copy_of_tiny_repo(tiny_repo, tmp_path_factory, name: str) -> Path:
     return copy_of_repo(tiny_repo[0], tmp_path_factory, name)
 
 
+def with_the_projects_venv(workdir: Path) -> None:
+    """The clone uses this checkout's .venv, as `make install` would have made it (the lock unchanged)."""
+    (workdir / ".venv").symlink_to(Path(sys.executable).parents[1])
+    for name in ("pyproject.toml", "requirements.lock"):  # older than .venv/bin/dvc: make installs nothing
+        os.utime(workdir / name, (0, 0))
+
+
 def stop_queue_workers(workdir: Path, env: dict) -> None:
     """`dvc queue stop --kill`: no Celery worker outlives the test that started it, pass or fail."""
     from tools import dvc_cli

@@ -31,11 +31,11 @@ def run(workdir, env, *args):
 
 def test_bench_measures_each_section(workspace, tmp_path):
     out = tmp_path / "bench.json"
-    printed = run(*workspace, "benchmarks.bench", "--models", "dense", "vae", "--epochs", "1", "--repeats", "1",
+    printed = run(*workspace, "benchmarks.bench", "--models", "dense", "--epochs", "1", "--repeats", "1",
                   "--skip-tiny-pipeline", "--out", str(out))
     results = json.loads(out.read_text())
-    for name in ("dense", "vae"):
-        model = results["models"][name]
+    assert list(results["models"]) == ["dense"]
+    for model in results["models"].values():
         # The tiny sample trains in well under a second an epoch; a broken clock gives 0, inf or nonsense.
         assert 100 < model["pipeline_images_per_s"] < 1e7 and 100 < model["plain_images_per_s"] < 1e7
         assert 0.1 < model["ratio"] < 10, model  # the same model and data two ways: within 10x of each other

@@ -28,7 +28,7 @@ from tools.sharing.check import stale_stages
 from mnist_ae.dotted import flatten
 from tools.dev.sandbox import sandbox_env
 
-from conftest import SAMPLE, free_port, git, real_part_missing
+from conftest import SAMPLE, free_port, git, real_part_missing, with_the_projects_venv
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -531,13 +531,6 @@ def secrets_filled(step_env: dict, secrets: dict[str, str]) -> dict[str, str]:
         assert match, f"{key}: {value} is not a secret"
         filled[key] = secrets[match.group(1)]
     return filled
-
-
-def with_the_projects_venv(workdir: Path) -> None:
-    """The clone uses this checkout's .venv, as `make install` would have made it (the lock unchanged)."""
-    (workdir / ".venv").symlink_to(Path(sys.executable).parents[1])
-    for name in ("pyproject.toml", "requirements.lock"):  # older than .venv/bin/dvc: make installs nothing
-        os.utime(workdir / name, (0, 0))
 
 
 def test_the_review_workflows_remote_check_runs_as_written_against_s3_and_names_a_deleted_file(team, s3, s3_team):

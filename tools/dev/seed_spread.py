@@ -164,7 +164,7 @@ def committed_params(rev: str) -> tuple[str, dict[str, Any]]:
     return commit, flatten(yaml.safe_load(git("show", f"{commit}:{PARAMS_FILE}")))
 
 
-def wait_for_queue(poll_s: float = 30.0) -> None:
+def wait_for_queue(poll_s: float = 10.0) -> None:
     """Block until DVC's experiment queue has nothing queued or running, printing its progress."""
     import time
 
@@ -218,7 +218,7 @@ def main(argv: list[str]) -> None:
     if args.add_into:
         result = with_missing_metrics(json.loads(args.add_into.read_text()), result, models)
     if args.pool_into:
-        from benchmarks.timing import cpu_field, cpu_model
+        from mnist_ae.machine import cpu_field, cpu_model
 
         machine = f"{cpu_model()}, family {cpu_field('cpu family')} model {cpu_field('model')}"
         result = pooled(json.loads(args.pool_into.read_text()), result, models, machine)
