@@ -1,5 +1,5 @@
 """Stage report: the results and uncertainty tables and the key-metrics summary under reports/, from the
-metrics files. `make docs` copies the tables into README.md and docs/uncertainty.md (tools/facts.py)."""
+metrics files. `make docs` copies the tables into README.md and docs/uncertainty.md (tools/docs/facts.py)."""
 
 from operator import attrgetter
 

@@ -35,13 +35,13 @@ def training_curves(name: str, history: dict[str, dict[str, pd.DataFrame]], loss
     metrics = [m for m in history if not (m == "loss" and _same_curves(history["loss"], history.get("bce")))]
     units = {**CURVE_UNITS, "loss": loss_unit}
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, curve in zip(axes[0], metrics):
         for split, (style, label) in SPLIT_STYLES.items():
-            if split in history[metric]:
-                frame = history[metric][split]
-                ax.plot(frame["step"] + 1, frame[metric], style, label=label)
-        label = metric.replace("_", " ")
-        ax.set(title=label, xlabel="epoch", ylabel=f"{label} ({units.get(metric, '?')})")
+            if split in history[curve]:
+                frame = history[curve][split]
+                ax.plot(frame["step"] + 1, frame[curve], style, label=label)
+        label = curve.replace("_", " ")
+        ax.set(title=label, xlabel="epoch", ylabel=f"{label} ({units.get(curve, '?')})")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mnist_ae.catalogue import metric, metrics_named
@@ -114,17 +112,17 @@ def uncertainty_table(metrics: dict[str, dict], spread: dict | None) -> str:
     lines = ["| model | metric | this run | 95% interval, test digits | mean ± sd over seeds | "
              "published anchor | anchor vs seeds |", "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        for metric in UNCERTAINTY_METRICS:
-            value = metric.read(m)
+        for quantity in UNCERTAINTY_METRICS:
+            value = quantity.read(m)
             if value is None:
                 continue
-            interval = metric.interval(m)
-            stats = spread_metrics.get(name, {}).get(metric.name)
-            seeds_cell = (f"{metric.format(stats['mean'])} ± {stats['sd']:.{metric.digits + 1}f} ({stats['n']})"
+            interval = quantity.interval(m)
+            stats = spread_metrics.get(name, {}).get(quantity.name)
+            seeds_cell = (f"{quantity.format(stats['mean'])} ± {stats['sd']:.{quantity.digits + 1}f} ({stats['n']})"
                           if stats else "–")
-            anchor, verdict = _anchor_cell(name, metric, stats)
-            lines.append(f"| `{name}` | {metric.title} | {metric.format(value)} | "
-                         + (f"{metric.format(interval[0])} – {metric.format(interval[1])}" if interval else "–")
+            anchor, verdict = _anchor_cell(name, quantity, stats)
+            lines.append(f"| `{name}` | {quantity.title} | {quantity.format(value)} | "
+                         + (f"{quantity.format(interval[0])} – {quantity.format(interval[1])}" if interval else "–")
                          + f" | {seeds_cell} | {anchor} | {verdict} |")
     note = (f"Seeds: {seeds} runs varying `{spread['varied']}` ({', '.join(map(str, sorted(spread['seeds'])))}), "
             f"measured at commit `{str(spread['commit'])[:7]}`{pooled_note(spread)}. An anchor is inside when the values "
