@@ -61,3 +61,24 @@ def test_each_key_metric_spans_the_committed_run_and_the_second_seed(measured):
         assert stats["mean"] == pytest.approx((stats["min"] + stats["max"]) / 2), name
         assert stats["sd"] == pytest.approx((stats["max"] - stats["min"]) / 2 ** 0.5), name
     assert dense["bce_nats"]["sd"] > 0
+
+
+def test_runs_pooled_into_a_spread_count_twice_as_many_and_name_the_machine(measured):
+    """`--pool-into` (make seed-spread POOL=...): these runs joined to a spread at the same params. Pooled into
+    a copy of their own spread, every count doubles, the mean stays and the batch is listed with this CPU."""
+    from mnist_ae.machine import cpu_field, cpu_model
+
+    workdir, _ = measured
+    record = workdir / "records" / "seed_spread.json"
+    copy = workdir / "pooled.json"
+    copy.write_text(record.read_text())
+    result = subprocess.run([str(workdir / ".venv" / "bin" / "python"), "-m", "tools.dev.seed_spread", "--models",
+                             "dense", "--pool-into", str(copy)], cwd=workdir, env=sandbox_env(workdir),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, after = json.loads(record.read_text()), json.loads(copy.read_text())
+    for name, stats in after["metrics"]["dense"].items():
+        assert stats["n"] == 4 and stats["mean"] == pytest.approx(before["metrics"]["dense"][name]["mean"]), name
+    machine = f"{cpu_model()}, family {cpu_field('cpu family')} model {cpu_field('model')}"
+    assert after["pooled"] == [{"models": ["dense"], "seeds": [42, 43], "commit": before["commit"],
+                                "machine": machine}]
