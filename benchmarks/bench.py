@@ -38,11 +38,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from mnist_ae.machine import cpu_model
 from benchmarks.pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pipeline
 from benchmarks.tables import markdown
 from benchmarks.timing import (child, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
-                    time_plain_fit)
+                               time_plain_fit)
+from mnist_ae.machine import cpu_model
 
 VARIANTS = ("pipeline", "plain")
 

@@ -52,11 +52,10 @@ def main() -> None:
         print(json.dumps(time_epochs(name, MODES[mode], args.epochs)))
         return
 
-    from mnist_ae.machine import cpu_model
     from benchmarks.timing import provenance
-
     from mnist_ae.config import load_params
     from mnist_ae.files import write_json
+    from mnist_ae.machine import cpu_model
 
     names = args.models or list(load_params().train.models)
     results = {"machine": f"{cpu_model()}, {os.cpu_count()} CPUs", "run": provenance(Path.cwd()),

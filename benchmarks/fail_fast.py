@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.timing import ROOT
+
 STAGES = ["fetch.py", "prepare.py", "noise.py", "train.py dense", "baselines.py", "classifier.py",
           "evaluate.py dense", "figures.py", "report.py"]
 

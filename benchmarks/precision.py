@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.timing import ROOT
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 WALL_LINE = re.compile(r"^wall=(?P<seconds>[\d.]+)$", re.MULTILINE)

@@ -28,8 +28,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks.timing import ROOT
+
 OUT = Path(__file__).with_name("profile.json")
-ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_BATCHES = 4
 TOP_OPS = 8  # the table's rows per model; the rest are summed into one
 
