@@ -20,9 +20,9 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # (checked below: the file must name that module). `bash .ci/run` is the suite itself.
 TESTED_COMMANDS = {
     "bash .ci/run": None,
-    "make quick TINY=1": ("conftest.py", "tools.dev.sandbox"),    # the tiny_repo fixture, which test_pipeline uses
-    "make review": ("test_pipeline.py", "tools.review.review"),      # the review fixture
-    "make check": ("test_stale_guard.py", "tools.sharing.check"),     # fresh and edited clones
+    "make quick TINY=1": ("conftest.py", "tools.dev.sandbox"),            # the tiny_repo fixture (test_pipeline's)
+    "make review": ("test_pipeline.py", "tools.review.review"),           # the review fixture
+    "make check": ("test_stale_guard.py", "tools.sharing.check"),         # fresh and edited clones
     "make check REMOTE=1": ("test_sharing.py", "tools.sharing.remote"),  # pass, fail and skip
 }
 # GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
@@ -104,7 +104,7 @@ def test_ci_runs_the_readme_test_command():
     (["review", "BASE=main", "ALLOW_STALE=1"],
      "python -m tools.review.review --base main --out report.md --allow-stale"),
     (["docs"], "python -m tools.docs.facts --write"),
-    (["bench"], "python -m benchmarks.bench"),  # smoke-run by test_benchmarks.py, as are the two below
+    (["bench"], "python -m benchmarks.bench"),  # smoke-run by test_benchmarks.py, as are determinism and fail-fast
     (["bench", "WHAT=canonical"], "python -m benchmarks.bench --canonical"),  # run by test_determinism.py
     (["bench", "WHAT=determinism"], "python -m benchmarks.determinism"),
     (["bench", "WHAT=fail-fast"], "python -m benchmarks.fail_fast"),
