@@ -120,9 +120,12 @@ experiments: install  ## table of changed params and key metrics, then the sweep
 # precision: the whole pipeline at float32 and at mixed_bfloat16 in DIR (hours), then their comparison.
 DIR ?= precision-runs
 BENCH_WHAT := canonical determinism fail-fast profile precision
-BENCH_COMMAND = $(if $(filter canonical,$(WHAT)),bench --canonical,$(if $(filter determinism,$(WHAT)),determinism,$(if \
-	$(filter fail-fast,$(WHAT)),fail_fast,$(if $(filter profile,$(WHAT)),profile_ops --models conv denoise,$(if \
-	$(filter precision,$(WHAT)),precision --run $(DIR) --record benchmarks/precision.json,bench)))))
+BENCH_ := bench
+BENCH_canonical := bench --canonical
+BENCH_determinism := determinism
+BENCH_fail-fast := fail_fast
+BENCH_profile := profile_ops --models conv denoise
+BENCH_precision = precision --run $(DIR) --record benchmarks/precision.json
 bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json); WHAT=canonical|determinism|fail-fast|profile|precision
 	$(if $(filter-out $(BENCH_WHAT),$(WHAT)),$(error WHAT=$(WHAT): expected one of $(BENCH_WHAT)))
-	$(RUN) python -m benchmarks.$(BENCH_COMMAND)
+	$(RUN) python -m benchmarks.$(BENCH_$(WHAT))
