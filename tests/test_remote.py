@@ -12,7 +12,7 @@ from tools import dvc_cli
 from tools.sharing.remote import SHIPPED_REMOTE, Remote, push_entry_files, trusted, untrusted
 from mnist_ae import StudyError
 
-from conftest import git
+from conftest import as_another_user, git
 
 DVC_FOOTER = "\nHaving any troubles? Hit us up at https://dvc.org/support, we are always happy to help!\n"
 
@@ -66,12 +66,11 @@ def test_a_world_writable_folder_without_the_sticky_bit_is_refused(tmp_path):
     assert untrusted(shipped(open_folder / "store")) == f"{open_folder} is writable by every user and has no sticky bit"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a folder that belongs to another user")
 def test_a_shipped_remote_folder_another_user_made_first_is_refused(tmp_path):
     planted = tmp_path / "store"
     planted.mkdir()
-    os.chown(planted, 65534, 65534)  # nobody
-    with pytest.raises(StudyError, match=r"is refused: .* belongs to uid 65534, not to you \(uid 0\)"):
+    as_another_user(planted)  # nobody
+    with pytest.raises(StudyError, match=rf"is refused: .* belongs to uid 65534, not to you \(uid {os.getuid()}\)"):
         trusted(shipped(planted))
 
 
