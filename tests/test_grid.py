@@ -55,15 +55,15 @@ class Sweep:
     def job(self, index: int) -> list[str]:
         return [sys.executable, "-m", "tools.sweeps.grid_job", "--repo", str(self.origin), "--commit", self.commit,
                 "--dvc-remote", str(self.store), "--grid", str(self.grid), "--index", str(index),
-                "--workdir", str(self.base / "jobs"), "--status", str(self.status)]
+                "--workdir", str(self.base / "jobs"), "--status", str(self.status), "--sweep", "local"]
 
-    def report(self) -> str:
+    def report(self, sweep_id: str) -> str:
         """`make experiments GRID=... STATUS=...` in a fresh clone: the table, then the sweep report."""
         reporter = self.base / "reporter"
         if not reporter.exists():
             git(None, "clone", "--quiet", str(self.origin), str(reporter))
         result = subprocess.run([sys.executable, "-m", "tools.sweeps.exp_table", "--grid", str(self.grid), "--status",
-                                 str(self.status)], cwd=reporter, env=sandbox_env(reporter), capture_output=True,
+                                 str(self.status), "--sweep", sweep_id], cwd=reporter, env=sandbox_env(reporter), capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         return result.stdout.split("Sweep report", 1)[1]
@@ -246,8 +246,12 @@ def test_a_slurm_array_runs_every_point_with_its_allocated_threads(slurm_array):
 
 
 def test_the_sweep_report_names_the_failed_array_task_with_its_last_log_lines(slurm_array):
-    sweep, _, _ = slurm_array
-    report = sweep.report()
+    sweep, result, _ = slurm_array
+    announced = re.search(r"^sweep (\d+); when it ends: make experiments GRID=(\S+) STATUS=(\S+) SWEEP=(\d+)$",
+                          result.stdout, re.MULTILINE)
+    assert announced and announced[1] == announced[4] and announced[2] == str(sweep.grid), result.stdout
+    assert all(json.loads(f.read_text())["sweep"] == announced[1] for f in sweep.status.glob("*.json"))
+    report = sweep.report(announced[1])
     lines = report.splitlines()
     assert lines[0].endswith("slurm.grid): 3 point(s): 1 failed, 2 finished"), report
     assert lines[2].startswith(f"- failed: slurm-2 ({BAD_POINT}); grid point slurm-2 ({BAD_POINT}): the experiment "

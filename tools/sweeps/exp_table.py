@@ -10,9 +10,10 @@ the options go to ``dvc exp show`` unchanged, e.g. ``--md``, ``--rev 1a2b3c4`` o
 
 After the table comes the sweep report: every point as finished, failed with its error and the last
 lines of its log, or never reported. By default the points are the local queue's experiments
-(``make sweep``); with ``--grid FILE --status DIR`` (``make experiments GRID=... STATUS=...``) they are
-a grid's points, run by Slurm or a CI matrix, each read from the status file its job wrote
-(tools/sweeps/grid_job.py), so a failed array task or matrix cell, or one that never ran, shows here.
+(``make sweep``); with ``--grid FILE --status DIR --sweep ID`` (``make experiments GRID=... STATUS=... SWEEP=...``)
+they are a grid's points, run by Slurm or a CI matrix, each read from the status file its job wrote
+(tools/sweeps/grid_job.py), so a failed array task or matrix cell, or one that never ran, shows here. Only
+the files of sweep ID count: a file an earlier sweep left behind leaves its point "never reported".
 """
 
 from __future__ import annotations
@@ -52,29 +53,31 @@ def main(argv: list[str]) -> None:
     if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
         return
-    grid, status, extra = sweep_options(argv)
+    grid, status, sweep, extra = sweep_options(argv)
     sections = list(yaml.safe_load(Path(PARAMS_FILE).read_text()))
     print(dvc_cli.output(Path.cwd(), *command(sections, extra)))
     if "--csv" not in extra and "--json" not in extra:
         markdown = "--md" in extra
         if grid is not None:
-            print(sweep_report(f"sweep {grid}", job_points(grid, status), markdown))
+            print(sweep_report(f"sweep {sweep} of {grid}", job_points(grid, status, sweep), markdown))
         else:
             print(sweep_report("local queue", queue_points(Path.cwd()), markdown))
 
 
-def sweep_options(argv: list[str]) -> tuple[Path | None, Path | None, list[str]]:
-    """(--grid, --status, the rest for dvc exp show); the two come together or not at all."""
+def sweep_options(argv: list[str]) -> tuple[Path | None, Path | None, str | None, list[str]]:
+    """(--grid, --status, --sweep, the rest for dvc exp show); the three come together or not at all."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--grid", type=Path)
     parser.add_argument("--status", type=Path)
+    parser.add_argument("--sweep")
     known, extra = parser.parse_known_args(argv)
-    if (known.grid is None) != (known.status is None):
-        raise StudyError("--grid and --status go together: the grid file and its jobs' status folder")
+    if len({known.grid is None, known.status is None, not known.sweep}) > 1:
+        raise StudyError("--grid, --status and --sweep go together: the grid file, its jobs' status folder and the "
+                         "sweep's id (make slurm-sweep prints it; a CI sweep's is its run id)")
     if known.status is not None and not known.status.is_dir():
         raise StudyError(f"--status {known.status}: no such folder (each job writes its status there; "
                          f"a CI sweep downloads them there)")
-    return known.grid, known.status, extra
+    return known.grid, known.status, known.sweep, extra
 
 
 LOG_TAIL = 12  # lines of a failed experiment's log shown
@@ -107,9 +110,9 @@ def sweep_report(title: str, points: list[PointState], markdown: bool = False) -
     return "\n".join(lines)
 
 
-def job_points(grid: Path, status_dir: Path) -> list[PointState]:
-    """Each point of a grid run by Slurm or a CI matrix, from the status file its job wrote
-    (tools/sweeps/grid_job.py)."""
+def job_points(grid: Path, status_dir: Path, sweep: str) -> list[PointState]:
+    """Each point of sweep ``sweep`` of a grid run by Slurm or a CI matrix, from the status file its job wrote
+    (tools/sweeps/grid_job.py); a file of another sweep does not count."""
     from tools.sweeps.grid_job import grid_points, point_name
 
     points = []
@@ -123,6 +126,10 @@ def job_points(grid: Path, status_dir: Path) -> list[PointState]:
             continue
         if status is None:
             points.append(PointState(name, "never reported", point, f"no {file}: the job never started"))
+        elif str(status.get("sweep")) != str(sweep):
+            points.append(PointState(name, "never reported", point,
+                                     f"{file} is from sweep {status.get('sweep')} at commit "
+                                     f"{str(status.get('commit'))[:7]}, not sweep {sweep}: this sweep's job never started"))
         elif status.get("state") == "finished":
             points.append(PointState(name, "finished", point))
         elif status.get("state") == "failed":

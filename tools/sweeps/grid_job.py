@@ -1,7 +1,7 @@
 """One point of a sweep, as a scheduler runs it: clone, pull what it needs, run the experiment, push it.
 
-``python -m tools.sweeps.grid_job --repo GIT_URL --commit SHA --dvc-remote URL --grid sweeps/x.grid --index N``
-runs the N-th line (from 0) of a grid file; ``--set KEY=VALUE ...`` runs one point given inline, and
+``python -m tools.sweeps.grid_job --repo GIT_URL --commit SHA --dvc-remote URL --grid sweeps/x.grid --index N
+--sweep ID`` runs the N-th line (from 0) of a grid file; ``--set KEY=VALUE ...`` runs one point given inline, and
 ``--count GRID`` prints the grid's indices as a JSON list (a CI matrix), ``--array GRID`` as Slurm's
 ``0-N``, both needing only the standard library. A grid file holds one point per line, each a
 space-separated list of ``-S`` overrides; ``#`` starts a comment. The job
@@ -17,13 +17,16 @@ space-separated list of ``-S`` overrides; ``#`` starts a comment. The job
 3. pushes the experiment: ``dvc exp push --force GIT_URL <name>`` sends its Git ref to GIT_URL and its
    outputs to the DVC remote. ``make experiments`` anywhere then shows it after ``dvc exp pull origin``.
 
-A credential in GIT_URL (``https://user:token@host/...``) is never printed, and never written to the
-clone's ``.git/config``: the clone's ``origin`` is the URL without it, and each step that needs it is
-handed it. Every step's output goes to the job's log, with URLs' credentials masked.
+A URL with a credential in it (``https://user:token@host/...``) belongs in ``$MNIST_AE_REPO``, not ``--repo``:
+a command line is visible to every user of the node (``ps``), a process's environment only to its owner.
+Either way the credential is taken out of the URL before any step runs: git and DVC get the bare URL, and
+the user and token through ``GIT_ASKPASS`` (tools/sweeps/askpass) from their environment. So no command
+line, log line or ``.git/config`` holds it; every step's output goes to the job's log, URLs masked.
 
 The job writes ``--status DIR/<name>.json`` (default ``sweeps/<grid>-status``, beside the submit
-directory): ``started`` first, then ``finished``, or ``failed`` with its error line and the last lines of
-its log. ``make experiments GRID=... STATUS=DIR`` reads those into the sweep report (tools/sweeps/exp_table.py),
+directory), naming its sweep (``--sweep``: Slurm's array job id, or the CI run's id, by default) and commit:
+``started`` first, then ``finished``, or ``failed`` with its error line and the last lines of
+its log. ``make experiments GRID=... STATUS=DIR SWEEP=ID`` reads that sweep's files into the sweep report (tools/sweeps/exp_table.py),
 which names every point that failed or never reported. A failure ends the job with one ``error:`` line
 naming the point and the step, and a non-zero exit. Slurm runs it once per array task
 (tools/sweeps/slurm_sweep.sbatch, ``make slurm-sweep``), a GitHub Actions matrix once per cell (docs/scaling.md).
@@ -40,13 +43,16 @@ import shlex
 import stat
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mnist_ae import StudyError
 from mnist_ae.machine import THREADS_ENV
 from tools import dvc_cli  # these import the standard library only: --count runs before any install
 
 LOG_TAIL = 20  # lines of a failed job's log kept in its status file
+REPO_ENV = "MNIST_AE_REPO"  # the Git URL, a credential in it too, when --repo is not given
+ASKPASS = Path(__file__).with_name("askpass")
+SWEEP_ENVS = ("SLURM_ARRAY_JOB_ID", "GITHUB_RUN_ID")  # where a sweep's id comes from, unless --sweep names it
 CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
@@ -61,6 +67,24 @@ def without_credentials(url: str) -> str:
     if not parts.scheme or "@" not in parts.netloc or parts.scheme in ("ssh", "git+ssh"):
         return url  # a path, or SSH's user@host, which holds no secret
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def credentials_of(url: str) -> tuple[str, str] | None:
+    """(user, secret) of a URL that carries them, or None: what GIT_ASKPASS hands git instead."""
+    if without_credentials(url) == url:
+        return None
+    user, _, secret = urlsplit(url).netloc.rsplit("@", 1)[0].partition(":")
+    return unquote(user), unquote(secret)
+
+
+def git_env(url: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a step that talks to ``url``'s server: its credentials for GIT_ASKPASS, no prompt."""
+    env = dict(os.environ if env is None else env)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if (credentials := credentials_of(url)) is not None:
+        env |= {"GIT_ASKPASS": str(ASKPASS), "MNIST_AE_GIT_USERNAME": credentials[0],
+                "MNIST_AE_GIT_PASSWORD": credentials[1]}
+    return env
 
 
 def default_workdir() -> Path:
@@ -130,8 +154,10 @@ def job_env(clone: Path) -> dict[str, str]:
 class Job:
     """The steps of one point, their output copied to the log with credentials masked, the last lines kept."""
 
-    def __init__(self, name: str, overrides: list[str], status_dir: Path | None, index: int | None):
+    def __init__(self, name: str, overrides: list[str], status_dir: Path | None, index: int | None,
+                 sweep: str | None = None, commit: str | None = None):
         self.name, self.overrides, self.status_dir, self.index = name, overrides, status_dir, index
+        self.sweep, self.commit = sweep, commit
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
 
     def say(self, line: str) -> None:
@@ -158,7 +184,7 @@ class Job:
 
         self.status_dir.mkdir(parents=True, exist_ok=True)
         status = {"name": self.name, "index": self.index, "point": self.overrides, "state": state,
-                  "host": os.uname().nodename, "slurm_job": os.environ.get("SLURM_JOB_ID")}
+                  "sweep": self.sweep, "commit": self.commit, "host": os.uname().nodename, "slurm_job": os.environ.get("SLURM_JOB_ID")}
         if error is not None:
             status |= {"error": error, "log_tail": list(self.tail)}
         with atomic_path(self.status_dir / f"{self.name}.json") as tmp:
@@ -171,16 +197,15 @@ def run_point(repo: str, commit: str, dvc_remote: str, job: Job, workdir: Path) 
     job.record("started")
     try:
         clone = private_dir(workdir) / name
-        git = ["git", *dvc_cli.IDENTITY]
-        fetch = [*git, "fetch", "--quiet", repo, "+refs/heads/*:refs/remotes/origin/*"]
+        git, url, remote_env = ["git", *dvc_cli.IDENTITY], without_credentials(repo), git_env(repo)
+        fetch = [*git, "fetch", "--quiet", url, "+refs/heads/*:refs/remotes/origin/*"]
         if (clone / ".git").is_dir():
             if clone.lstat().st_uid != os.getuid():
                 raise StudyError(f"the clone {clone} belongs to another user")
-            job.step("fetching the repository", fetch, clone)
+            job.step("fetching the repository", fetch, clone, remote_env)
         else:
-            job.step("cloning the repository", [*git, "clone", "--quiet", "--no-checkout", repo, str(clone)], workdir)
-            job.step("forgetting the URL's credentials", [*git, "remote", "set-url", "origin",
-                                                            without_credentials(repo)], clone)
+            job.step("cloning the repository", [*git, "clone", "--quiet", "--no-checkout", url, str(clone)], workdir,
+                     remote_env)
         job.step(f"checking out {commit}", [*git, "checkout", "--quiet", "--force", commit], clone)
         dvc, env = dvc_cli.executable(), job_env(clone)
         job.say(f"grid point {name}: {' '.join(overrides)}, {env.get(THREADS_ENV) or 'all'} TensorFlow thread(s)")
@@ -190,13 +215,13 @@ def run_point(repo: str, commit: str, dvc_remote: str, job: Job, workdir: Path) 
             job.step("removing the earlier run of this point", [dvc, "exp", "remove", name], clone, env)
         sets = [arg for override in overrides for arg in ("-S", override)]
         job.step("the experiment", [dvc, "exp", "run", "--pull", "--name", name, *sets], clone, env)
-        job.step("pushing the experiment", [dvc, "exp", "push", "--force", repo, name], clone, env)
+        job.step("pushing the experiment", [dvc, "exp", "push", "--force", url, name], clone, git_env(repo, env))
     except StudyError as exc:
         error = redact(f"grid point {name} ({' '.join(overrides)}): {exc}")
         job.record("failed", error)
         raise StudyError(error) from None
     job.record("finished")
-    job.say(f"grid point {name}: pushed to {repo} and {dvc_remote}")
+    job.say(f"grid point {name}: pushed to {without_credentials(repo)} and {dvc_remote}")
 
 
 def main(argv: list[str]) -> None:
@@ -207,7 +232,9 @@ def main(argv: list[str]) -> None:
         print(json.dumps(indices) if argv[0] == "--count" else f"0-{indices[-1]}")
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repo", required=True, help="the Git remote to clone and push the experiment to")
+    parser.add_argument("--repo", default=os.environ.get(REPO_ENV),
+                        help=f"the Git remote to clone and push the experiment to (default: ${REPO_ENV}, where a URL "
+                             f"with a token belongs)")
     parser.add_argument("--commit", required=True, help="the commit every point branches from")
     parser.add_argument("--dvc-remote", required=True, help="the DVC remote every job and the collector share")
     point = parser.add_mutually_exclusive_group(required=True)
@@ -218,9 +245,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--name", help="the experiment's name (default: <grid name>-<index>, or point-<set>)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help=f"a private folder for the job's clone (default: {default_workdir()})")
+    parser.add_argument("--sweep", default=next((os.environ[e] for e in SWEEP_ENVS if os.environ.get(e)), None),
+                        help=f"the sweep's id, in every status file (default: ${' or $'.join(SWEEP_ENVS)})")
     parser.add_argument("--status", type=Path, default=None,
                         help="where the point's status file goes (default: sweeps/<grid name>-status)")
     args = parser.parse_args(argv)
+    if not args.repo:
+        raise StudyError(f"no Git remote: pass --repo, or set ${REPO_ENV} (where a URL with a token belongs)")
+    if not args.sweep:
+        raise StudyError(f"--sweep: name the sweep this point belongs to (the report counts one sweep's points); "
+                         f"Slurm and GitHub Actions set it (${' or $'.join(SWEEP_ENVS)})")
     if args.grid is not None:
         if args.index is None:
             raise StudyError("--grid needs --index (or $SLURM_ARRAY_TASK_ID)")
@@ -232,7 +266,7 @@ def main(argv: list[str]) -> None:
         overrides = args.set
         name = args.name or "point-" + "-".join(item.replace("=", "-").replace(".", "-") for item in args.set)
     status = (args.status or default_status_dir(args.grid)).resolve()
-    job = Job(name, overrides, status, args.index if args.grid is not None else None)
+    job = Job(name, overrides, status, args.index if args.grid is not None else None, args.sweep, args.commit)
     run_point(args.repo, args.commit, args.dvc_remote, job, (args.workdir or default_workdir()).resolve())
 
 
