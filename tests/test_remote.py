@@ -4,6 +4,7 @@ remote, and the private DVC calls behind `make push`, on a real one-stage DVC re
 import inspect
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from tools import dvc_cli
 from tools.sharing.remote import SHIPPED_REMOTE, Remote, push_entry_files, trusted, untrusted
 from mnist_ae import StudyError
 
-from conftest import as_another_user, git
+from conftest import ROOT, as_another_user, git
 
 DVC_FOOTER = "\nHaving any troubles? Hit us up at https://dvc.org/support, we are always happy to help!\n"
 
@@ -61,9 +62,45 @@ def test_a_world_writable_folder_without_the_sticky_bit_is_refused(tmp_path):
     with pytest.raises(StudyError, match=rf"^DVC remote 'store' \({open_folder / 'store'}\) is refused: "
                                          rf"{open_folder / 'store'} is writable by every user"):
         trusted(shipped(open_folder / "store"))
-    assert untrusted(Remote("team", str(open_folder / "store"))) is None  # a remote the team chose itself
     (open_folder / "store").chmod(0o755)  # a private folder in a parent anyone may write: swappable
     assert untrusted(shipped(open_folder / "store")) == f"{open_folder} is writable by every user and has no sticky bit"
+
+
+@pytest.mark.parametrize("name", ["store", "team", "lab-share"])
+def test_every_folder_remote_is_checked_whatever_its_name(tmp_path, name):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert untrusted(Remote(name, str(shared / "store"))) == f"{shared} is writable by every user and has no sticky bit"
+    assert untrusted(Remote(name, f"file://{shared / 'store'}")) is not None
+    assert untrusted(Remote(name, "s3://bucket/prefix")) is None  # a network remote: its own access control
+
+
+def test_a_world_writable_store_is_refused_even_with_the_sticky_bit(tmp_path):
+    """Others could make files/ or runs/ inside it before the first push, and plant results there."""
+    store = tmp_path / "store"
+    store.mkdir()
+    store.chmod(0o1777)
+    assert untrusted(Remote("team", str(store))) == f"{store} is writable by every user"
+
+
+def test_the_restore_path_teammates_use_checks_the_remote_first(tmp_path):
+    """make exp-run (dvc exp run --pull) refuses a remote others may write before DVC restores anything."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    dvc_cli.output(repo, "init", "-q")
+    dvc_cli.output(repo, "remote", "add", "-d", "lab", str(shared / "store"))
+    result = subprocess.run([sys.executable, "-m", "tools.sharing.remote", "exp-run", "-S", "a=1"], cwd=repo,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: DVC remote 'lab' ({shared / 'store'}) is refused: {shared} is writable "
+                                     f"by every user and has no sticky bit; anyone who can write it can plant results "
+                                     f"that restore without training (docs/sharing.md, \"Trust\"): use a folder of "
+                                     f"your own")
 
 
 def test_a_shipped_remote_folder_another_user_made_first_is_refused(tmp_path):

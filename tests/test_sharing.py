@@ -453,7 +453,7 @@ def s3(tmp_path_factory):
                               aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                               aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
         client.create_bucket(Bucket=BUCKET)
-        yield {"env": env, "client": client, "endpoint": endpoint}
+        yield {"env": env, "client": client, "endpoint": endpoint, "log": home / "moto.log"}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -508,7 +508,9 @@ def test_an_experiment_run_elsewhere_restores_from_s3_without_training(team, s3,
     mona = s3_clone(team, s3, "mona")
     assert remote_tool(mona, "pull", **s3["env"]).returncode == 0
     name, override = EXPERIMENT
-    output = dvc(mona, "exp", "run", "--pull", "-S", override, **s3["env"]).stdout
+    run = remote_tool(mona, "exp-run", "-S", override, **s3["env"])  # make exp-run: the remote checked first
+    assert run.returncode == 0, run.stderr[-2000:]
+    output = run.stdout
     assert "Stage 'train@dense' is cached - skipping run" in output
     assert ran_stages(output) <= NO_RUN_CACHE, f"retrained or re-evaluated: {ran_stages(output)}"
     assert hashlib.md5((mona / "models" / "dense.keras").read_bytes()).hexdigest() == experiment_md5(team)
@@ -573,6 +575,24 @@ def test_the_sweep_workflows_collector_pulls_experiments_from_s3_as_written(team
     assert name in dvc(olivia, "exp", "list", "--names-only").stdout.split()
     model = experiment_md5(team)
     assert (olivia / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]).is_file()  # from the bucket
+
+
+def test_the_remote_is_reached_within_its_prefix_as_a_least_privilege_policy_allows(team, s3, s3_team):
+    """A team's IAM user may list only the project's prefix (s3:ListBucket with an s3:prefix condition):
+    make check, make pull and make push then ask the server for nothing outside it. moto's server does not
+    evaluate policy conditions, so its request log shows what reached it: every listing names the prefix."""
+    workdir = s3_clone(team, s3, "pia")
+    shutil.copytree(s3_team[0] / ".dvc" / "cache", workdir / ".dvc" / "cache")
+    start = s3["log"].stat().st_size
+    for command in (["check"], ["pull"], ["push"]):
+        result = remote_tool(workdir, *command, DVC_REMOTE_URL=S3_URL, **s3["env"])
+        assert result.returncode == 0, result.stderr[-2000:]
+    with open(s3["log"]) as log:
+        log.seek(start)
+        listings = re.findall(rf'"GET /{BUCKET}\?([^ ]*list-type=2[^ ]*) HTTP', log.read())
+    assert listings
+    prefixes = {dict(part.split("=", 1) for part in query.split("&")).get("prefix", "") for query in listings}
+    assert all(prefix.startswith(S3_PREFIX.rstrip("/")) for prefix in prefixes), prefixes
 
 
 @pytest.mark.parametrize("case", ["wrong credentials", "missing bucket", "unreachable endpoint"])

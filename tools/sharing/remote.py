@@ -15,11 +15,15 @@ merged. With ``DVC_REMOTE_URL`` set, that URL is checked (as remote ``team``, in
 without it, a default remote that is a directory missing on this machine means no team remote is
 set up here: the check is skipped and says so.
 
+``python -m tools.sharing.remote exp-run -S KEY=VALUE`` (``make exp-run SET=...``) is ``dvc exp run --pull``
+after the same checks: the restore path teammates are told to use.
+
 Every failure is one line naming the remote, with DVC's own error (wrong credentials, a missing bucket,
-an unreachable endpoint). The shipped default remote, a folder beside the clone, is refused when that
-folder belongs to another user, or it or the folder that holds it is writable by others without the
-sticky bit: whoever can write a remote can plant results that restore without
-training (docs/sharing.md, "Trust").
+an unreachable endpoint). A remote that is a folder on this machine, whatever its name, is refused when
+that folder belongs to another user or is writable by others (sticky bit or not), or the folder that
+holds it is writable by others without the sticky bit: whoever can write a remote can plant results that
+restore without training (docs/sharing.md, "Trust"). An S3 remote is reached by listing its own prefix
+alone, so a user whose ``s3:ListBucket`` is limited to that prefix passes.
 """
 
 from __future__ import annotations
@@ -79,17 +83,21 @@ def default_remote(root: Path, name: str | None = None) -> Remote:
 
 
 def untrusted(remote: Remote) -> str | None:
-    """Why the shipped default remote's folder cannot be trusted, or None: it belongs to another user, or
-    others may write it or its parent without the sticky bit."""
+    """Why a folder remote cannot be trusted, or None: it belongs to another user, others may write it
+    (where they could make ``files/`` or ``runs/`` before your first push, sticky bit or not), or others
+    may write its parent without the sticky bit (and so swap the folder itself)."""
     path = remote.local_path
-    if remote.name != SHIPPED_REMOTE or path is None:
+    if path is None:
         return None
-    if path.exists() and (owner := path.stat().st_uid) != os.getuid():
-        return f"{path} belongs to uid {owner}, not to you (uid {os.getuid()})"
-    for folder in (path, path.parent):  # others who may write the parent may also swap the folder itself
-        mode = folder.stat().st_mode if folder.exists() else 0
-        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
-            return f"{folder} is writable by every user and has no sticky bit"
+    if path.exists():
+        info = path.stat()
+        if info.st_uid != os.getuid():
+            return f"{path} belongs to uid {info.st_uid}, not to you (uid {os.getuid()})"
+        if info.st_mode & stat.S_IWOTH:
+            return f"{path} is writable by every user"
+    parent = path.parent.stat().st_mode if path.parent.exists() else 0
+    if parent & stat.S_IWOTH and not parent & stat.S_ISVTX:
+        return f"{path.parent} is writable by every user and has no sticky bit"
     return None
 
 
@@ -110,9 +118,10 @@ def unreachable(remote: Remote) -> str | None:
 
 
 def reach(root: Path, remote: Remote) -> None:
-    """List the top of a network remote (an S3 bucket, say) once, so that an unreachable endpoint, wrong
-    credentials or a missing bucket end in one line within seconds, before a push or pull retries each
-    of its files in turn, and before a check calls every output missing."""
+    """One listing of a network remote, so that an unreachable endpoint, wrong credentials or a missing bucket
+    end in one line within seconds, before a push or pull retries each of its files in turn, and before a
+    check calls every output missing. On S3 it is one ListObjectsV2 of the remote's own prefix (what a
+    policy limiting ``s3:ListBucket`` to that prefix allows); elsewhere a listing of the remote's top."""
     if remote.local_path is not None:
         return
     import logging
@@ -125,8 +134,12 @@ def reach(root: Path, remote: Remote) -> None:
         top = remote.url
         try:
             location = repo.cloud.get_remote(remote.name)
-            top = location.fs.parts(location.path)[0]
-            location.fs.ls(top)
+            top, *prefix = location.fs.parts(location.path)
+            if location.fs.protocol == "s3":  # an empty prefix is fine: the first push makes it
+                location.fs.fs.call_s3("list_objects_v2", Bucket=top, Prefix="/".join([*prefix, ""]).lstrip("/"),
+                                       MaxKeys=1)
+            else:
+                location.fs.ls(top)
         except FileNotFoundError as exc:
             raise StudyError(f"DVC remote {remote} is unreachable: '{top}' does not exist ({exc})") from None
         except PermissionError as exc:
@@ -215,6 +228,17 @@ def push(root: Path, name: str | None = None) -> None:
           f"{remote}{gone}")
 
 
+def exp_run(root: Path, overrides: list[str]) -> int:
+    """``dvc exp run --pull -S ...`` from the default remote, once it passed the checks a pull passes; DVC's
+    exit code."""
+    remote = trusted(default_remote(root))
+    if reason := unreachable(remote):
+        raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
+    reach(root, remote)
+    sets = [arg for override in overrides for arg in ("-S", override)]
+    return subprocess.run([dvc_cli.executable(), "exp", "run", "--pull", *sets], cwd=root).returncode
+
+
 def not_in_remote(root: Path, remote: Remote) -> list[str]:
     """Outputs recorded in dvc.lock that the remote lacks, from ``dvc data status --not-in-remote``."""
     output = dvc_cli.output(root, "data", "status", "--not-in-remote", "--json", "-r", remote.name,
@@ -225,7 +249,7 @@ def not_in_remote(root: Path, remote: Remote) -> list[str]:
 def check(root: Path) -> None:
     if url := os.environ.get(URL_ENV):
         dvc_cli.output(root, "remote", "add", "--local", "--force", TEAM_REMOTE, url)
-        remote = default_remote(root, TEAM_REMOTE)
+        remote = trusted(default_remote(root, TEAM_REMOTE))
     else:
         remote = trusted(default_remote(root))
         if reason := unreachable(remote):
@@ -249,8 +273,14 @@ def main(argv: list[str]) -> None:
     push_parser = commands.add_parser("push", help="dvc push --run-cache, with the outputs of every entry")
     push_parser.add_argument("-r", "--remote", help="a remote other than the default")
     commands.add_parser("check", help=f"fail when an output in dvc.lock is not on the remote (${URL_ENV})")
+    run_parser = commands.add_parser("exp-run", help="dvc exp run --pull, the default remote checked first")
+    run_parser.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
+                            help="a param override, as dvc exp run -S takes it (repeatable)")
     args = parser.parse_args(argv)
-    if args.command == "pull":
+    if args.command == "exp-run":
+        if code := exp_run(args.root, args.set_param):
+            raise SystemExit(code)
+    elif args.command == "pull":
         pull(args.root, args.targets, args.remote)
     elif args.command == "push":
         push(args.root, args.remote)
