@@ -277,6 +277,25 @@ def test_the_gate_fails_closed_on_what_it_cannot_judge_and_on_a_dropped_metric()
     assert gate_failures(compare(same, same), why) == []  # nothing moved: nothing to judge
 
 
+def test_a_metric_whose_seeds_never_moved_is_judged_without_a_crash():
+    """A spread with sd 0 (every seed gave the same number): any change is beyond it, and the line says so."""
+    change = MetricChange("dense", BY_NAME["bce_nats"], 0.0900, 0.0920, sd=0.0)
+    assert change.verdict == "worse" and change.sigmas == float("inf")
+    assert regressions([change]) == ["worse: dense.bce_nats 0.0900 -> 0.0920 (+inf σ, beyond 2 σ)"]
+    assert "| +inf | **worse** |" in metrics_table([change])
+    assert MetricChange("dense", BY_NAME["bce_nats"], 0.09, 0.09, sd=0.0).verdict == "same"
+
+
+def test_a_new_noise_factor_is_no_pass_for_the_gate():
+    """gain_db at another noise factor is another test: the gate cannot judge it, and says so."""
+    from tools.review.verdicts import gate_failures
+
+    base, head = {"denoise": {"gain_db": 10.3, "bce_nats": 0.076}}, {"denoise": {"gain_db": 4.6, "bce_nats": 0.076}}
+    lines = gate_failures(compare(base, head, noise_changed=True, spread=SPREAD), None)
+    assert lines == ["cannot judge denoise.gain_db: measured at a new noise factor, on other noisy digits than the "
+                     "base's"]
+
+
 def test_the_job_summary_names_the_artifacts_files_instead_of_linking_them():
     from tools.review.review import ARTIFACT, job_summary
 

@@ -307,6 +307,66 @@ def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
     assert "removed: dense.psnr_db is a key metric at the base" in dropped.stderr, dropped.stderr
 
 
+def test_the_gate_takes_its_rules_from_the_base_and_its_numbers_from_the_models(team):
+    """A pull request that makes dense's PSNR 4 σ worse by editing metrics/dense.json by hand (then
+    `dvc commit --force`), and loosens every rule it could reach: SIGMA_MULTIPLE, the review's verdict code and
+    the Makefile's gate recipe. The review workflow's gate step, run as written from a checkout of the base,
+    fails it twice over: worse beyond 2 σ by the base's rules, and a committed number its models do not give."""
+    quinn = clone(team, "quinn")
+    dvc(quinn, "pull")
+    params = flatten(yaml.safe_load((quinn / "params.yaml").read_text()))
+    committed = json.loads((quinn / "metrics" / "dense.json").read_text())["test"]
+    spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
+              "params": {key: value for key, value in params.items() if key != "base.seed"},
+              "metrics": {"dense": {name: {"mean": committed[name], "sd": sd, "min": committed[name] - sd,
+                                           "max": committed[name] + sd, "n": 3}
+                                    for name, sd in (("bce_nats", 0.01), ("psnr_db", 0.5))}}}
+    (quinn / "records" / "seed_spread.json").write_text(json.dumps(spread))
+    dvc(quinn, "repro")
+    git(quinn, "add", "-A")
+    git(quinn, "commit", "-q", "-m", "the base: a seed spread at these params")
+    metrics_file = quinn / "metrics" / "dense.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["test"]["psnr_db"] -= 2.0
+    metrics_file.write_text(json.dumps(metrics, indent=2))
+    dvc(quinn, "commit", "--force", "evaluate@dense")
+    report_py = quinn / "src" / "mnist_ae" / "report.py"
+    report_py.write_text(report_py.read_text().replace("SIGMA_MULTIPLE = 2.0", "SIGMA_MULTIPLE = 200.0"))
+    with open(quinn / "tools" / "review" / "verdicts.py", "a") as verdicts:
+        verdicts.write("\n\ndef regressions(changes):\n    return []\n")
+    makefile = quinn / "Makefile"
+    makefile.write_text(makefile.read_text().replace("python -m tools.review.gate", "true"))
+    dvc(quinn, "repro")  # the report stage follows the moved metric and the new SIGMA_MULTIPLE
+    git(quinn, "add", "-A")
+    git(quinn, "commit", "-q", "-m", "the pull request")
+    git(quinn, "update-ref", "refs/remotes/origin/base-branch", "HEAD~1")  # what actions/checkout fetches
+    base = team.root / "quinn-base"  # the gate job's `base` checkout
+    git(quinn, "worktree", "add", "--quiet", "--detach", str(base), "HEAD~1")
+    with_the_projects_venv(base)
+    step = workflow_step(PR_WORKFLOW, "gate", next(
+        step["name"] for step in yaml.safe_load(PR_WORKFLOW.read_text())["jobs"]["gate"]["steps"]
+        if "tools.review.gate" in step.get("run", "")))
+    assert step["working-directory"] == "base"
+
+    def gate_step(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-e", "-c", step["run"].replace("../head", str(quinn))], cwd=base,
+                              env={**env_for(quinn, BASE_REF="base-branch", **env), "PYTHONPATH": ""},
+                              capture_output=True, text=True, timeout=900)
+
+    unverified = gate_step()
+    assert unverified.returncode == 1, unverified.stdout[-2000:] + unverified.stderr[-2000:]
+    assert "worse: dense.psnr_db" in unverified.stderr and "beyond 2 σ" in unverified.stderr
+    assert "numbers unverified: no team remote" in unverified.stdout
+    recomputed = gate_step(DVC_REMOTE_URL=str(team.store))
+    assert recomputed.returncode == 1, recomputed.stdout[-2000:] + recomputed.stderr[-2000:]
+    lines = recomputed.stderr.splitlines()
+    assert any(line.startswith("worse: dense.psnr_db") for line in lines), recomputed.stderr
+    edited = [line for line in lines if line.startswith("recomputed: ")]
+    assert edited == [f"recomputed: metrics/dense.json test.psnr_db is committed as {metrics['test']['psnr_db']:.6g}, "
+                      f"its models give {committed['psnr_db']:.6g}"], recomputed.stderr
+    assert "numbers recomputed from the head's models" in (base.parent / "report.md").read_text()
+
+
 # --- a real sshd on a loopback port --------------------------------------------------------------
 
 @pytest.fixture(scope="module")

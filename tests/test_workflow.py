@@ -20,6 +20,8 @@ WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # (checked below: the file must name that module). `bash .ci/run` is the suite itself.
 TESTED_COMMANDS = {
     "bash .ci/run": None,
+    "make -C base install": None,  # the base's own README install
+    ".venv/bin/python -m tools.review.gate": ("test_sharing.py", "tools.review.gate"),  # run as written there
     "make quick TINY=1": ("conftest.py", "tools.dev.sandbox"),            # the tiny_repo fixture (test_pipeline's)
     "make review": ("test_pipeline.py", "tools.review.review"),           # the review fixture
     "make check": ("test_stale_guard.py", "tools.sharing.check"),         # fresh and edited clones
@@ -35,19 +37,37 @@ def make_dry_run(*args: str) -> str:
     return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
-def steps():
-    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["review"]["steps"]
+def steps(job: str | None = None):
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    return [step for name, body in jobs.items() if job in (None, name) for step in body["steps"]]
 
 
 def test_workflow_runs_on_pull_requests():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     assert workflow[True] == "pull_request"  # YAML 1.1 reads the key `on` as True
     uses = [step["uses"].split("@")[0] for step in steps() if "uses" in step]
-    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-artifact", "iterative/setup-cml"]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/checkout", "actions/checkout",
+                    "actions/setup-python", "actions/upload-artifact", "iterative/setup-cml"]
+
+
+def test_the_gate_job_runs_the_bases_code_on_the_heads_files():
+    """No step of the gate job runs the pull request's code before the gate: the base is checked out,
+    installed and run; the head is only read (docs/sharing.md, "What GitHub protects")."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    gate = steps("gate")
+    checkouts = [step for step in gate if step.get("uses", "").startswith("actions/checkout")]
+    assert checkouts[0]["with"] == {"ref": "${{ github.base_ref }}", "path": "base"}
+    assert checkouts[1]["with"]["path"] == "head"
+    runs = [step for step in gate if "run" in step]
+    assert runs[0]["run"].strip() == "make -C base install"
+    assert runs[1]["working-directory"] == "base" and "--head ../head" in runs[1]["run"]
 
 
 def test_every_run_step_is_a_tested_command():
     commands = [step["run"].strip() for step in steps() if "run" in step]
+    assert commands[:5] == ["bash .ci/run", "make check", "make check REMOTE=1", "make quick TINY=1",
+                            "make -C base install"]
     for command in commands[:-2]:
         assert any(command == known or command.startswith(known + " ") for known in TESTED_COMMANDS), command
     assert commands[-2] == SUMMARY
@@ -55,10 +75,11 @@ def test_every_run_step_is_a_tested_command():
 
 
 def test_the_review_gates_and_is_published_even_when_the_gate_fails():
-    by_run = {step.get("run", "").strip(): step for step in steps()}
-    review = next(command for command in by_run if command.startswith("make review"))
-    assert review.endswith("FAIL_ON_WORSE=1")
-    after = steps()[[step.get("run", "").strip() for step in steps()].index(review) + 1:]
+    gate = steps("gate")
+    runs = [step.get("run", "").strip() for step in gate]
+    review = next(command for command in runs if "tools.review.gate" in command)
+    assert review.endswith("--out ../report.md")
+    after = gate[runs.index(review) + 1:]
     assert after and all(step.get("if", "").startswith("always()") for step in after)
     cml = [step for step in after if POSTING in step.get("run", "") or "setup-cml" in step.get("uses", "")]
     assert cml and all("vars.POST_WITH_CML == 'true'" in step["if"] for step in cml)  # opt-in only
@@ -66,7 +87,7 @@ def test_the_review_gates_and_is_published_even_when_the_gate_fails():
 
 def test_each_tested_command_is_run_by_the_test_it_names():
     for command, claim in TESTED_COMMANDS.items():
-        if claim is None:
+        if claim is None or not command.startswith("make "):
             continue
         test_file, module = claim
         assert module in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run {module}"
@@ -88,21 +109,23 @@ def test_ci_runs_the_readme_test_command():
 @pytest.mark.parametrize("target, expansion", [
     (["quick"], "python -m tools.dev.sandbox"),
     (["quick", "TINY=1"], "python -m tools.dev.sandbox --tiny tests/data/mnist_sample.npz"),
-    (["review", "BASE=origin/main"], "python -m tools.review.review --base origin/main --out report.md"),
+    (["review", "BASE=origin/main"], 'python -m tools.review.review --base "$BASE" --out report.md'),
+    (["gate", "BASE=origin/main"], 'python -m tools.review.gate --base "$BASE" --head . --out report.md'),
+    (["exp-run", "SET=noise.factor=0.3"], 'python -m tools.sharing.remote exp-run -S "$SET"'),
     (["experiments"], "python -m tools.sweeps.exp_table"),
     (["experiments", "PLOT=1", "PARAM=noise.factor", "MODEL=denoise"],
-     "python -m tools.sweeps.sweep --param noise.factor --model denoise"),
-    (["experiments", "REV=abc1234"], "--rev abc1234"),
+     'python -m tools.sweeps.sweep --param "$PARAM" --model "$MODEL"'),
+    (["experiments", "REV=abc1234"], '--rev "$REV"'),
     (["check"], "python -m tools.sharing.check"),
     (["check", "REMOTE=1"], "python -m tools.sharing.remote check"),
     (["pull"], "python -m tools.sharing.remote pull"),  # run by test_sharing.py, as are push and review BASE=HEAD
     (["push"], "python -m tools.sharing.remote push"),
-    (["review", "BASE=HEAD"], "python -m tools.review.review --base HEAD --out report.md"),
+    (["review", "BASE=HEAD"], 'python -m tools.review.review --base "$BASE" --out report.md'),
     (["verify"], "python -m tools.review.review --base HEAD --out report.md"),  # run by test_sharing.py (BASE=HEAD)
     (["review", "BASE=main", "FAIL_ON_WORSE=1"],
-     "python -m tools.review.review --base main --out report.md  --fail-on-worse"),
+     'python -m tools.review.review --base "$BASE" --out report.md  --fail-on-worse'),
     (["review", "BASE=main", "ALLOW_STALE=1"],
-     "python -m tools.review.review --base main --out report.md --allow-stale"),
+     'python -m tools.review.review --base "$BASE" --out report.md --allow-stale'),
     (["docs"], "python -m tools.docs.facts --write"),
     (["bench"], "python -m benchmarks.bench"),  # smoke-run by test_benchmarks.py, as are determinism and fail-fast
     (["bench", "WHAT=canonical"], "python -m benchmarks.bench --canonical"),  # run by test_determinism.py
@@ -110,7 +133,7 @@ def test_ci_runs_the_readme_test_command():
     (["bench", "WHAT=fail-fast"], "python -m benchmarks.fail_fast"),
     (["bench", "WHAT=profile"], "python -m benchmarks.profile_ops --models conv denoise"),  # smoke-run as well
     (["bench", "WHAT=precision", "DIR=/tmp/p"],
-     "python -m benchmarks.precision --run /tmp/p --record benchmarks/precision.json"),  # test_precision_bench.py
+     'python -m benchmarks.precision --run "$DIR" --record benchmarks/precision.json'),  # test_precision_bench.py
     (["test-times"], "python -m tools.dev.test_times --record records/test_times.json"),  # test_test_times.py
     (["vendor"], "python -m tools.review.vega"),  # its output: test_plots_page.py
 ])
@@ -178,9 +201,9 @@ def test_the_options_that_replace_targets_are_off_by_default():
 def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
     """The same two steps as the sweep fixture of test_pipeline.py, with threads split by JOBS."""
     dry_run = make_dry_run("sweep", "SET=noise.factor=0.2,0.8", "JOBS=2")
-    assert "dvc exp run --queue -S 'noise.factor=0.2,0.8'" in dry_run
-    assert "MNIST_AE_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) PYTHONPATH=src" in dry_run
-    assert "dvc queue start -j 2" in dry_run
+    assert 'dvc exp run --queue -S "$SET"' in dry_run
+    assert "MNIST_AE_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 )) PYTHONPATH=src" in dry_run
+    assert 'dvc queue start -j "$JOBS"' in dry_run
 
 
 def test_the_committed_results_are_current(committed):
@@ -202,7 +225,7 @@ SWEEP_COMMANDS = {
     ".venv/bin/python -m tools.sweeps.grid_job --grid": ("test_grid.py", "tools.sweeps.grid_job"),
     ".venv/bin/dvc remote add --local --default": ("test_grid.py", '"remote", "add", "--local", "--default"'),
     ".venv/bin/dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),
-    'make experiments MD=1 GRID="$GRID" STATUS=sweeps/status >> "$GITHUB_STEP_SUMMARY"':
+    'make experiments MD=1 GRID="$GRID" STATUS=sweeps/status SWEEP="$GITHUB_RUN_ID" >> "$GITHUB_STEP_SUMMARY"':
         ("test_grid.py", '"tools.sweeps.exp_table", "--grid"'),
     "make experiments PLOT=1": ("test_pipeline.py", "tools.sweeps.sweep"),
 }
@@ -261,8 +284,8 @@ def test_the_summaries_are_markdown_tables_and_name_files_that_exist():
     """The sweep's table is `dvc exp show --md` (a box table does not render); the review's summary is the
     version without links to files the summary cannot show."""
     assert "--md" in make_dry_run("experiments", "MD=1") and "--md" not in make_dry_run("experiments")
-    dry = make_dry_run("experiments", "MD=1", "GRID=grids/noise.grid", "STATUS=sweeps/status")
-    assert "python -m tools.sweeps.exp_table --grid grids/noise.grid --status sweeps/status --md" in dry
+    dry = make_dry_run("experiments", "MD=1", "GRID=grids/noise.grid", "STATUS=sweeps/status", "SWEEP=7")
+    assert 'python -m tools.sweeps.exp_table --grid "$GRID" --status "$STATUS" --sweep "$SWEEP" --md' in dry
     summary = next(step for step in steps() if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
     assert "report_summary.md" in summary["run"] and "report_summary.md" in summary["if"]
 
@@ -270,9 +293,10 @@ def test_the_summaries_are_markdown_tables_and_name_files_that_exist():
 def test_make_slurm_sweep_asks_for_the_documented_time_memory_and_cpus():
     dry = make_dry_run("slurm-sweep", "GRID=grids/noise.grid", "REPO=/r.git", "DVC_REMOTE=s3://b/x", "COMMIT=abc",
                        "TIME=00:30:00", "MEM=2G", "CPUS=4", "SBATCH=--partition=short")
-    assert "python -m tools.sweeps.grid_job --array grids/noise.grid" in dry
-    assert ("--time=00:30:00 --mem=2G --cpus-per-task=4 --partition=short tools/sweeps/slurm_sweep.sbatch '/r.git' abc "
-            "'s3://b/x' grids/noise.grid") in " ".join(dry.replace("\\\n", " ").split())
+    assert 'python -m tools.sweeps.grid_job --array "$GRID"' in dry
+    assert ('--time="$TIME" --mem="$MEM" --cpus-per-task="$CPUS" $SBATCH tools/sweeps/slurm_sweep.sbatch '
+            '"${COMMIT:-$(git rev-parse HEAD)}" "$DVC_REMOTE" "$GRID"') in " ".join(dry.replace("\\\n", " ").split())
+    assert 'MNIST_AE_REPO="${REPO:-$(git remote get-url origin)}" sbatch' in dry and "/r.git" not in dry
     script = (ROOT / "tools" / "sweeps" / "slurm_sweep.sbatch").read_text()
     for option in ("--time=", "--mem=", "--cpus-per-task="):
         assert f"#SBATCH {option}" in script  # the defaults sbatch's options override

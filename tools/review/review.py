@@ -47,6 +47,8 @@ class Revisions:
 
     def __init__(self, root: Path, base: str):
         self.root = root
+        if base.startswith("-"):
+            raise StudyError(f"base revision {base!r}: a git revision, not an option")
         try:
             self.base_sha = self.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").strip()
         except subprocess.CalledProcessError:
@@ -225,13 +227,14 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="main", help="git revision to compare against (default: main)")
     parser.add_argument("--out", type=Path, default=Path("report.md"), help="where to write (default: report.md)")
+    parser.add_argument("--head", type=Path, default=Path.cwd(), help="the checkout reviewed (default: here)")
     parser.add_argument("--allow-stale", action="store_true",
                         help="review even if the committed results do not match dvc.lock (a draft)")
     parser.add_argument("--fail-on-worse", action="store_true",
                         help="exit 1 when a key metric is worse beyond 2 σ of the base's seed spread, or cannot be "
                              "judged, naming each (the review is written first)")
     args = parser.parse_args(argv)
-    out, summary, failures = write_review(Path.cwd(), args.base, args.out, args.allow_stale)
+    out, summary, failures = write_review(args.head.resolve(), args.base, args.out, args.allow_stale)
     print(summary)
     print(f"wrote {out}, {summary_path(out)} and {out.parent / (out.stem + '_files')}/")
     if args.fail_on_worse and failures:

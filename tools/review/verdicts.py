@@ -8,6 +8,7 @@ better and how a metric is formatted come from the metric catalogue (mnist_ae/ca
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +64,11 @@ class MetricChange:
 
     @property
     def sigmas(self) -> float | None:
-        """The change in seed standard deviations."""
-        if self.delta is None or not self.sd:
+        """The change in seed standard deviations; ±inf for a change where the seeds never moved (σ = 0)."""
+        if self.delta is None or self.sd is None:
             return None
+        if self.sd == 0:
+            return math.copysign(math.inf, self.delta) if self.delta else 0.0
         return self.delta / self.sd
 
     @property
@@ -201,12 +204,12 @@ def gate_failures(changes: list[MetricChange], unusable: str | None) -> list[str
     """What fails ``--fail-on-worse``, one line each; the gate fails closed.
 
     Besides every regression: a key metric moved but the base has no usable spread to judge it by
-    (``unusable``: why), a changed key metric the base's spread has no σ for, and a key metric the base
-    has and the head dropped.
+    (``unusable``: why), a changed key metric the base's spread has no σ for, a key metric the base
+    has and the head dropped, and one measured at a new noise factor (other digits: no verdict holds).
     """
-    # A metric measured at a new noise factor compares other digits: nothing to judge (regressions() agrees).
     moved = [c for c in changes if c.verdict not in ("same", "new") and not c.at_new_noise_level]
-    lines = []
+    lines = [f"cannot judge {c.name}: measured at a new noise factor, on other noisy digits than the base's"
+             for c in changes if c.at_new_noise_level and c.verdict != "same"]
     if unusable and any(c.verdict != "removed" for c in moved):
         lines.append(f"cannot judge: {unusable}")
     for c in moved:
