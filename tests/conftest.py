@@ -101,10 +101,14 @@ def as_another_user(path: Path, uid: int = 65534) -> None:
     if os.geteuid() == 0:
         os.chown(path, uid, uid)
         return
-    result = subprocess.run(["sudo", "-n", "chown", f"{uid}:{uid}", str(path)], capture_output=True, text=True)
-    if result.returncode != 0:
-        real_part_missing("root or sudo", f"only root can give a folder to another user, and `sudo -n` failed here: "
-                                          f"{(result.stderr or 'no sudo').strip()}")
+    try:
+        result = subprocess.run(["sudo", "-n", "chown", f"{uid}:{uid}", str(path)], capture_output=True, text=True)
+        why = result.stderr.strip() if result.returncode else ""
+    except FileNotFoundError:
+        why = "sudo is not installed"
+    if why:
+        real_part_missing("root or sudo", f"only root can give a folder to another user, and `sudo -n` failed "
+                                          f"here: {why}")
 
 
 @pytest.fixture(scope="session")

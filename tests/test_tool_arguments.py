@@ -45,7 +45,11 @@ CASES = [
      "error: missing.json: not readable saved dvc.api.exp_show output"),
     (["tools.sweeps.sweep", "--bins", "3"], 2, "error: unrecognized arguments: --bins 3"),
     (["tools.sweeps.exp_table", "--grid", "g.grid"], 1,
-     "error: --grid and --status go together: the grid file and its jobs' status folder"),
+     "error: --grid, --status and --sweep go together: the grid file, its jobs' status folder and the sweep's id"),
+    (["tools.sweeps.grid_job", "--repo", "r", "--commit", "c", "--dvc-remote", "d", "--grid", "g.grid", "--index", "0"],
+     1, "error: --sweep: name the sweep this point belongs to"),
+    (["tools.sweeps.grid_job", "--commit", "c", "--dvc-remote", "d", "--grid", "g.grid", "--index", "0"], 1,
+     "error: no Git remote: pass --repo, or set $MNIST_AE_REPO"),
 ]
 
 

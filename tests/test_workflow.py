@@ -312,3 +312,50 @@ def test_a_real_part_that_cannot_run_skips_here_and_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="^S3 server could not run, and under CI=true every real part"):
         real_part_missing("S3 server", "moto is missing")
+
+
+def test_the_sweep_grants_write_access_and_secrets_only_where_they_are_used():
+    """Only the point job pushes a Git ref, so only it may write; the token and the remote's secrets sit in
+    the env of the steps that use them, never a job's or the workflow's, where `make install` would see them."""
+    workflow = yaml.safe_load(SWEEP.read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    writers = {name for name, job in workflow["jobs"].items() if (job.get("permissions") or {}).get("contents") == "write"}
+    assert writers == {"point"}
+    secret = re.compile(r"secrets\.|github\.token")
+    assert not any(secret.search(str(value)) for value in (workflow.get("env") or {}).values())
+    for name, job in workflow["jobs"].items():
+        assert not any(secret.search(str(value)) for value in (job.get("env") or {}).values()), name
+        for step in job["steps"]:
+            if secret.search(str(step.get("env") or {})):
+                assert "make install" not in step.get("run", ""), step
+    point = next(step for step in workflow["jobs"]["point"]["steps"] if "tools.sweeps.grid_job" in step.get("run", ""))
+    assert "x-access-token:${{ github.token }}" in point["env"]["MNIST_AE_REPO"] and "--repo" not in point["run"]
+
+
+def test_the_suite_takes_its_git_identity_from_its_environment_not_the_machines_config():
+    """As on a hosted runner, which has no git identity: no global config is read, and a commit still works."""
+    import os
+
+    from conftest import GIT_IDENTITY
+
+    assert subprocess.run(["git", "config", "--global", "--list"], capture_output=True, text=True).stdout == ""
+    ident = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], capture_output=True, text=True, check=True).stdout
+    assert ident.startswith(f"{GIT_IDENTITY['GIT_COMMITTER_NAME']} <{GIT_IDENTITY['GIT_COMMITTER_EMAIL']}>")
+    assert os.environ["GIT_CONFIG_NOSYSTEM"] == "1"
+
+
+def test_a_root_only_test_that_cannot_run_fails_under_ci_naming_itself(monkeypatch, tmp_path):
+    """Giving a folder to another user needs root or passwordless sudo: without either, a skip that says why,
+    and under CI=true a failure."""
+    import os
+
+    from conftest import as_another_user
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sudo here
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="^root or sudo: only root can give a folder"):
+        as_another_user(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="^root or sudo could not run, and under CI=true"):
+        as_another_user(tmp_path)

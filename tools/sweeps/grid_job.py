@@ -252,9 +252,6 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if not args.repo:
         raise StudyError(f"no Git remote: pass --repo, or set ${REPO_ENV} (where a URL with a token belongs)")
-    if not args.sweep:
-        raise StudyError(f"--sweep: name the sweep this point belongs to (the report counts one sweep's points); "
-                         f"Slurm and GitHub Actions set it (${' or $'.join(SWEEP_ENVS)})")
     if args.grid is not None:
         if args.index is None:
             raise StudyError("--grid needs --index (or $SLURM_ARRAY_TASK_ID)")
@@ -265,6 +262,9 @@ def main(argv: list[str]) -> None:
             raise StudyError(f"--set {bad[0]!r} is not a KEY=VALUE override")
         overrides = args.set
         name = args.name or "point-" + "-".join(item.replace("=", "-").replace(".", "-") for item in args.set)
+    if not args.sweep:
+        raise StudyError(f"--sweep: name the sweep this point belongs to (the report counts one sweep's points); "
+                         f"Slurm and GitHub Actions set it (${' or $'.join(SWEEP_ENVS)})")
     status = (args.status or default_status_dir(args.grid)).resolve()
     job = Job(name, overrides, status, args.index if args.grid is not None else None, args.sweep, args.commit)
     run_point(args.repo, args.commit, args.dvc_remote, job, (args.workdir or default_workdir()).resolve())
