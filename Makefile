@@ -105,8 +105,9 @@ slurm-sweep: install  ## submit GRID as a Slurm job array (REPO, DVC_REMOTE; per
 	set -f; sweep=$$(MNIST_AE_REPO="$${REPO:-$$(git remote get-url origin)}" sbatch --parsable \
 		--array="$$($(BIN)/python -m tools.sweeps.grid_job --array "$$GRID")" --time="$$TIME" --mem="$$MEM" \
 		--cpus-per-task="$$CPUS" $$SBATCH tools/sweeps/slurm_sweep.sbatch "$${COMMIT:-$$(git rev-parse HEAD)}" \
-		"$$DVC_REMOTE" "$$GRID"); code=$$?; [ -z "$$sweep" ] || echo "sweep $${sweep%%;*}; when it ends: make \
-		experiments GRID=$$GRID STATUS=sweeps/$$(basename "$$GRID" .grid)-status SWEEP=$${sweep%%;*}"; exit $$code
+		"$$DVC_REMOTE" "$$GRID"); code=$$?; status="sweeps/$$(basename "$$GRID" .grid)-status"; \
+		[ -z "$$sweep" ] || echo "sweep $${sweep%%;*}; when it ends: make experiments GRID=$$GRID STATUS=$$status" \
+		"SWEEP=$${sweep%%;*}"; exit $$code
 
 SEEDS ?= 43,44,45
 POOL ?=

@@ -596,7 +596,7 @@ def secrets_filled(step_env: dict, secrets: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_review_workflows_remote_check_runs_as_written_against_s3_and_names_a_deleted_file(team, s3, s3_team):
-    step = workflow_step(PR_WORKFLOW, "review", "Every output in dvc.lock is on the team's DVC remote")
+    step = workflow_step(PR_WORKFLOW, "tests", "Every output in dvc.lock is on the team's DVC remote")
     nina = clone(team, "nina")
     with_the_projects_venv(nina)
     secrets = {"DVC_REMOTE_URL": S3_URL, "AWS_ACCESS_KEY_ID": s3["env"]["AWS_ACCESS_KEY_ID"],
