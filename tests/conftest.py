@@ -29,7 +29,7 @@ LEAKY_ENV = ("MNIST_NPZ", "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY"
 
 
 # Skips that mean a real part (a browser, a server) was missing, so its tests did not run at all.
-REAL_PARTS = ("Chromium", "sshd", "Slurm", "S3 server", "git", "root or sudo")
+REAL_PARTS = ("Chromium", "sshd", "Slurm", "S3 server", "git", "root or sudo", "make")
 # Who the suite's commits, merges and applied experiments are by: from the environment, never from the
 # machine's global git config, which a hosted CI runner does not have.
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "mnist-ae tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
@@ -93,6 +93,14 @@ def pytest_configure(config):
     empty.parent.mkdir(exist_ok=True)
     empty.touch()
     os.environ.update(GIT_IDENTITY, GIT_CONFIG_GLOBAL=str(empty), GIT_CONFIG_NOSYSTEM="1")
+
+
+@pytest.fixture
+def make_installed() -> None:
+    """GNU make, which the README's commands and the workflows run: a skip where it is missing, and under
+    CI=true a failure."""
+    if shutil.which("make") is None:
+        real_part_missing("make", "GNU make is not installed (Debian: apt-get install make)")
 
 
 def as_another_user(path: Path, uid: int = 65534) -> None:

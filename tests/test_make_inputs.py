@@ -94,7 +94,7 @@ def contains(argv: list[str], expected: list[str]) -> bool:
     return any(argv[i:i + len(expected)] == expected for i in range(len(argv)))
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 @pytest.mark.parametrize("target, variable, received", CASES, ids=[f"{c[0][0]}-{c[1]}" for c in CASES])
 def test_a_value_reaches_its_program_as_data_and_runs_nothing(project, target, variable, received):
     value = f"https://x-access-token:{TOKEN}@example.org/{PAYLOAD}" if variable == "REPO" else PAYLOAD
@@ -112,14 +112,14 @@ def test_a_value_reaches_its_program_as_data_and_runs_nothing(project, target, v
     assert any(contains(call["argv"], received) for call in calls), calls
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 def test_the_python_make_builds_the_venv_with_is_data_too(project):
     shutil.rmtree(project / ".venv")
     result, _ = make(project, "install", f"PYTHON={PAYLOAD}")
     assert result.returncode != 0 and not list(project.glob("PWNED*")), result.stderr
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 def test_the_sweep_report_is_not_preceded_by_makes_echo_of_its_command(project):
     result, calls = make(project, "experiments", "MD=1", "GRID=g", "STATUS=s", "SWEEP=1")
     assert result.returncode == 0 and result.stdout == "" and calls  # the recorder printed nothing; make neither

@@ -13,7 +13,7 @@ import yaml
 
 from tools.sweeps.grid_job import grid_points
 
-from conftest import ROOT, assert_each_command_is_tested
+from conftest import ROOT, assert_each_command_is_tested, real_part_missing
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pr-review.yml"
 # Each workflow command, the test file that runs what it expands to, and the module it runs there
@@ -34,6 +34,8 @@ POSTING = "cml comment create"
 
 def make_dry_run(*args: str) -> str:
     """What `make -n` would run for ``args`` (a target and its options)."""
+    if shutil.which("make") is None:
+        real_part_missing("make", "GNU make is not installed (Debian: apt-get install make)")
     return subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
@@ -105,7 +107,7 @@ def test_ci_runs_the_readme_test_command():
     assert command in readme
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 @pytest.mark.parametrize("target, expansion", [
     (["quick"], "python -m tools.dev.sandbox"),
     (["quick", "TINY=1"], "python -m tools.dev.sandbox --tiny tests/data/mnist_sample.npz"),
@@ -153,7 +155,7 @@ def imported_project_modules(path: Path) -> set[str]:
     return {module for module in found if (ROOT / (module.replace(".", "/") + ".py")).is_file()}
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 def test_every_tool_and_benchmark_is_a_make_target_or_what_one_runs():
     """A module of tools/ or benchmarks/ that no make target runs, directly or through its imports, is a
     test helper (it belongs under tests/) or dead code."""
@@ -190,14 +192,14 @@ def test_each_folder_of_tools_does_one_job():
         assert (ROOT / "tools" / folder / "__init__.py").read_text().startswith(f'"""{job}: ')
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 def test_the_options_that_replace_targets_are_off_by_default():
     assert "--tiny" not in make_dry_run("quick") and "tools.sharing.remote" not in make_dry_run("check")
     assert "tools.sweeps.sweep" not in make_dry_run("experiments")
     assert "tools.sweeps.exp_table" not in make_dry_run("experiments", "PLOT=1")
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.usefixtures("make_installed")
 def test_make_sweep_queues_then_starts_workers_that_share_the_cores():
     """The same two steps as the sweep fixture of test_pipeline.py, with threads split by JOBS."""
     dry_run = make_dry_run("sweep", "SET=noise.factor=0.2,0.8", "JOBS=2")
