@@ -106,8 +106,9 @@ def recompute(head: Path, url: str) -> list[str]:
         remote = trusted(default_remote(copy, TEAM_REMOTE))
         reach(copy, remote)
         with Repo(str(copy)) as repo:
-            stages = [stage.addressing for stage in repo.index.stages
-                      if stage.addressing.split("@")[0] in RECOMPUTED_STAGES]
+            stages = [stage.name for stage in repo.index.stages if stage.name.split("@")[0] in RECOMPUTED_STAGES]
+        if not stages:
+            raise StudyError(f"no {' or '.join(RECOMPUTED_STAGES)} stage in {head / 'dvc.yaml'} to recompute")
         dvc_cli.output(copy, "pull", "--with-deps", *stages, what=f"pulling the head's models from DVC remote {remote}")
         env = {**os.environ, "PYTHONPATH": str(copy / "src"),
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
@@ -145,20 +146,24 @@ def main(argv: list[str]) -> None:
             raise SystemExit(code)
         return
 
-    from tools.review.review import summary_path, write_review
+    from tools.review.review import write_review
 
-    written, summary, failures = write_review(head, base_sha, out)
+    recomputed: list[str] = []
     if url := os.environ.get("DVC_REMOTE_URL"):
-        failures += recompute(head, url)
-        verified = f"numbers recomputed from the head's models on the team's DVC remote: " \
-                   f"{'some differ' if any(f.startswith('recomputed:') for f in failures) else 'each matches'}"
+        try:
+            recomputed = recompute(head, url)
+            verified = ("numbers recomputed from the head's models on the team's DVC remote: "
+                        + (f"{len(recomputed)} differ" if recomputed else "each matches"))
+        except StudyError as exc:  # fail closed: a number nobody could check is no pass
+            recomputed = [f"cannot verify the numbers: {exc}"]
+            verified = f"numbers unverified: {exc}"
     else:
         verified = UNVERIFIED
-    for path in (written, summary_path(written)):
-        path.write_text(path.read_text().replace("\n## Params\n", f"\n> {verified}.\n\n## Params\n", 1))
+    written, summary, failures = write_review(head, base_sha, out, note=f"> {verified}.\n")
     print(summary)
     print(verified)
     print(f"wrote {written} (judged by the base's code at {base_sha[:7]})")
+    failures += recomputed
     if failures:
         print("\n".join(failures), file=sys.stderr)
         raise StudyError(f"{len(failures)} gate failure(s) against {args.base}; see {written}")

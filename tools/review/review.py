@@ -126,9 +126,11 @@ def dvc_json(root: Path, *args: str) -> dict:
     return json.loads(dvc_cli.output(root, *args, "--json") or "{}")
 
 
-def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) -> tuple[Path, str, list[str]]:
-    """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``;
-    return ``out``, a one-line tally of the verdicts and one line per gate failure (gate_failures)."""
+def write_review(root: Path, base: str, out: Path, allow_stale: bool = False,
+                 note: str = "") -> tuple[Path, str, list[str]]:
+    """Write the review to ``out`` and its figures and plots HTML next to it, in ``<stem>_files/``, ``note``
+    under its title; return ``out``, a one-line tally of the verdicts and one line per gate failure
+    (gate_failures)."""
     warning = staleness_note(root, allow_stale)
     revs = Revisions(root, base)
     base_short, head_short = revs.short(revs.base_sha), revs.short("HEAD")
@@ -171,6 +173,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False) ->
         f"# Results review: {base_label} → `{head_short}`" + (" plus uncommitted changes" if dirty else ""),
         "",
         *([warning] if warning else []),
+        *([note] if note else []),
         "## Params",
         "",
         params_table(params_diff, base_short, head_label),
