@@ -58,7 +58,10 @@ def run_from_base_worktree(head: Path, base_sha: str, argv: list[str]) -> int:
     """Run BASE's own gate from a temporary git worktree of BASE, BASE's ``src`` first on the path."""
     with tempfile.TemporaryDirectory(prefix="gate-base-") as scratch:
         worktree = Path(scratch) / "base"
-        dvc_cli.git(head, "worktree", "add", "--quiet", "--detach", str(worktree), base_sha)
+        try:
+            dvc_cli.git(head, "worktree", "add", "--quiet", "--detach", str(worktree), base_sha)
+        except subprocess.CalledProcessError as exc:
+            raise StudyError(f"cannot check out the base {base_sha[:7]} beside {head}: {exc.stderr.strip()}") from None
         try:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(worktree), str(worktree / "src")])}
             # -P: the working directory is not put first on the path; PYTHONPATH's BASE code is.
