@@ -34,9 +34,9 @@ from mnist_ae import StudyError
 from tools import dvc_cli
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout this code came from
-# How far a recomputed metric may sit from the committed one: float round-off between CPUs (the last digits
-# of a mean over 10,000 digits, a probe's prediction or two), far below any 2 σ move of a key metric
-# but pca's (docs/review.md).
+# How far a recomputed metric may sit from the committed one: room for float round-off between CPUs (the
+# last digits of a mean over 10,000 digits; a few of a probe's 10,000 predictions), and below a 2 σ move of
+# every key metric in the committed seed spread but pca's (docs/review.md).
 RELATIVE_ROUNDOFF = 1e-3
 RECOMPUTED_STAGES = ("evaluate", "baselines")
 SCRATCH_LEAVES_OUT = (".venv", "data", "models", ".resume", "report.md", "report_summary.md", "report_files")  # the stages that measure a committed model (or fit PCA)
