@@ -333,17 +333,18 @@ def test_review_gives_each_changed_metric_the_right_verdict(review):
 
 
 def test_the_gate_fails_exactly_on_the_metrics_the_review_calls_worse(review, tmp_path):
-    """`make review FAIL_ON_WORSE=1`: exit 1 and one line per worse metric; a worse metric at a new noise
-    factor measures other digits, so it does not count."""
+    """`make review FAIL_ON_WORSE=1`: exit 1 and one line per worse metric; a metric at a new noise factor
+    measures other digits, so it is never "worse", and the gate cannot judge it either."""
     workdir, report = review
     env = sandbox_env(workdir, {"MNIST_NPZ": str(SAMPLE)})
     rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
     worse = sorted(name for name, verdict in rows.items() if verdict == "**worse**")
     assert rows["denoise.gain_db"].endswith(", at a new noise factor")  # never a regression here
     # Fails closed: a changed metric the base's spread has no σ for cannot pass (the made-up spread has none
-    # for denoise.psnr_db); one measured at a new noise factor compares other digits and is left out.
-    unjudged = sorted(name for name, verdict in rows.items() if verdict == "changed, no seed spread")
-    assert "denoise.psnr_db" in unjudged
+    # for denoise.psnr_db), and neither can one measured at a new noise factor, which compares other digits.
+    unjudged = sorted(name for name, verdict in rows.items()
+                      if verdict == "changed, no seed spread" or verdict.endswith(", at a new noise factor"))
+    assert "denoise.psnr_db" in unjudged and "denoise.gain_db" in unjudged
     result = subprocess.run([sys.executable, "-m", "tools.review.review", "--base", "HEAD~1", "--out", str(tmp_path / "gate.md"),
                              "--fail-on-worse"], cwd=workdir, env=env, capture_output=True, text=True)
     named = sorted(line.split()[1] for line in result.stderr.splitlines() if line.startswith("worse: "))

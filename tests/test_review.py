@@ -296,6 +296,38 @@ def test_a_new_noise_factor_is_no_pass_for_the_gate():
                      "base's"]
 
 
+def test_without_a_team_remote_the_gate_says_its_numbers_are_unverified(monkeypatch, capsys, tmp_path):
+    """The gate's own code on this checkout as the base (no worktree needed), its review stubbed: with no
+    DVC_REMOTE_URL the review's note and the gate's output say, in one line, that nothing was recomputed."""
+    from tools.review import gate, review
+
+    notes = []
+
+    def written(root, base, out, note=""):
+        notes.append(note)
+        return tmp_path / "report.md", "key metrics against HEAD: 30 same", []
+
+    monkeypatch.setattr(review, "write_review", written)
+    monkeypatch.delenv("DVC_REMOTE_URL", raising=False)
+    gate.main(["--base", "HEAD", "--head", str(ROOT), "--from-base"])
+    assert notes == [f"> {gate.UNVERIFIED}.\n"]
+    assert gate.UNVERIFIED.startswith("numbers unverified: no team remote ($DVC_REMOTE_URL)")
+    assert gate.UNVERIFIED in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("committed, recomputed, lines", [
+    ({"test": {"bce_nats": 0.0917}}, {"test": {"bce_nats": 0.0917000001}}, []),  # round-off
+    ({"test": {"bce_nats": 0.0917}}, {"test": {"bce_nats": 0.0950}},
+     ["recomputed: metrics/dense.json test.bce_nats is committed as 0.0917, its models give 0.095"]),
+    ({"probe": {"knn_acc": 0.94}}, {},
+     ["recomputed: metrics/dense.json probe.knn_acc is committed as 0.94 but the recompute has no such metric"]),
+])
+def test_the_recompute_names_each_number_its_models_do_not_give_back(committed, recomputed, lines):
+    from tools.review.gate import differences
+
+    assert differences(committed, recomputed, "metrics/dense.json") == lines
+
+
 def test_the_job_summary_names_the_artifacts_files_instead_of_linking_them():
     from tools.review.review import ARTIFACT, job_summary
 

@@ -9,8 +9,9 @@ or cannot be judged. What a pull request could edit to loosen its own gate does 
   copy of itself from a git worktree of BASE, with BASE's ``src`` first on the import path, so nothing the
   head changed in ``tools/``, ``src/`` or the Makefile takes part;
 - **the numbers:** with ``$DVC_REMOTE_URL`` (the team's remote), the head's models and data are pulled from it
-  into a scratch copy of DIR, every ``evaluate`` stage and ``baselines`` run again there, and each number in
-  the head's ``metrics/`` that differs from its recompute beyond RELATIVE_ROUNDOFF is named. A metric
+  into a scratch copy of DIR, each ``evaluate`` stage and ``baselines`` whose metrics file differs from
+  BASE's runs again there (BASE's own were checked when BASE was), and each number in those files that
+  differs from its recompute beyond RELATIVE_ROUNDOFF is named. A metric
   edited by hand and ``dvc commit --force``'d fails here. Without a remote the review says, in one line,
   that its numbers are the pull request's word.
 
@@ -93,11 +94,34 @@ def differences(committed: dict, recomputed: dict, path: str) -> list[str]:
     return lines
 
 
-def recompute(head: Path, url: str) -> list[str]:
-    """Pull the head's models and data from ``url`` into a scratch copy of ``head``, rerun the stages that
-    measure them, and name every committed number the rerun does not give back."""
+def changed_metric_stages(head: Path, base_sha: str) -> dict[str, list[str]]:
+    """The stages of RECOMPUTED_STAGES whose metrics files in ``head`` differ from ``base_sha``'s, with
+    those files."""
     from dvc.repo import Repo
 
+    changed = {}
+    with Repo(str(head)) as repo:
+        for stage in repo.index.stages:
+            if stage.name.split("@")[0] not in RECOMPUTED_STAGES:
+                continue
+            paths = [out.def_path for out in stage.outs if out.metric]
+            differ = []
+            for path in paths:
+                try:
+                    base = dvc_cli.git(head, "show", f"{base_sha}:{path}", binary=True)
+                except subprocess.CalledProcessError:
+                    base = None
+                if not (head / path).is_file() or base != (head / path).read_bytes():
+                    differ.append(path)
+            if differ:
+                changed[stage.name] = differ
+    return changed
+
+
+def recompute(head: Path, url: str, base_sha: str) -> tuple[list[str], list[str]]:
+    """Pull the head's models and data from ``url`` into a scratch copy of ``head``, rerun the stages whose
+    metrics changed from the base, and name every committed number there the rerun does not give back:
+    (the files recomputed, one line per difference)."""
     from tools.sharing.remote import TEAM_REMOTE, default_remote, reach, trusted
 
     with tempfile.TemporaryDirectory(prefix="gate-recompute-") as scratch:
@@ -108,15 +132,15 @@ def recompute(head: Path, url: str) -> list[str]:
         dvc_cli.output(copy, "remote", "add", "--local", "--force", "--default", TEAM_REMOTE, url)
         remote = trusted(default_remote(copy, TEAM_REMOTE))
         reach(copy, remote)
-        with Repo(str(copy)) as repo:
-            stages = [stage.name for stage in repo.index.stages if stage.name.split("@")[0] in RECOMPUTED_STAGES]
+        changed = changed_metric_stages(copy, base_sha)
+        stages = sorted(changed)
         if not stages:
-            raise StudyError(f"no {' or '.join(RECOMPUTED_STAGES)} stage in {head / 'dvc.yaml'} to recompute")
+            return [], []
         dvc_cli.output(copy, "pull", "--with-deps", *stages, what=f"pulling the head's models from DVC remote {remote}")
         env = {**os.environ, "PYTHONPATH": str(copy / "src"),
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-        committed = {path.relative_to(copy).as_posix(): json.loads(path.read_text())
-                     for path in sorted((copy / "metrics").glob("*.json"))}
+        committed = {path: json.loads((copy / path).read_text()) for paths in changed.values() for path in paths
+                     if (copy / path).is_file()}
         for stage in stages:
             result = subprocess.run([dvc_cli.executable(), "repro", "--force", "--single-item", stage], cwd=copy,
                                     env=env, capture_output=True, text=True)
@@ -125,7 +149,7 @@ def recompute(head: Path, url: str) -> list[str]:
         lines = []
         for path, data in committed.items():
             lines += differences(data, json.loads((copy / path).read_text()), path)
-        return lines
+        return sorted(committed), lines
 
 
 def main(argv: list[str]) -> None:
@@ -154,8 +178,9 @@ def main(argv: list[str]) -> None:
     recomputed: list[str] = []
     if url := os.environ.get("DVC_REMOTE_URL"):
         try:
-            recomputed = recompute(head, url)
-            verified = ("numbers recomputed from the head's models on the team's DVC remote: "
+            files, recomputed = recompute(head, url, base_sha)
+            verified = ("no metrics file changed from the base, so there was nothing to recompute" if not files else
+                        f"numbers recomputed from the head's models on the team's DVC remote ({', '.join(files)}): "
                         + (f"{len(recomputed)} differ" if recomputed else "each matches"))
         except StudyError as exc:  # fail closed: a number nobody could check is no pass
             recomputed = [f"cannot verify the numbers: {exc}"]
