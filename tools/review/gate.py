@@ -11,9 +11,9 @@ or cannot be judged. What a pull request could edit to loosen its own gate does 
 - **the numbers:** with ``$DVC_REMOTE_URL`` (the team's remote), the head's models and data are pulled from it
   into a scratch copy of DIR, each ``evaluate`` stage and ``baselines`` whose metrics file differs from
   BASE's runs again there (BASE's own were checked when BASE was), and each number in those files that
-  differs from its recompute beyond RELATIVE_ROUNDOFF is named. A metric
-  edited by hand and ``dvc commit --force``'d fails here. Without a remote the review says, in one line,
-  that its numbers are the pull request's word.
+  differs from its recompute beyond RELATIVE_ROUNDOFF is named: a metric edited by hand and
+  ``dvc commit --force``'d fails here. Without a remote the review says, in one line, that its numbers
+  are the pull request's word.
 
 The recompute runs the head's own evaluation code (a new metric needs it): a change to that code is in the
 diff a reviewer reads, and CODEOWNERS can require one (docs/sharing.md, "What GitHub protects").
@@ -39,8 +39,9 @@ CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout this code came f
 # last digits of a mean over 10,000 digits; a few of a probe's 10,000 predictions), and below a 2 σ move of
 # every key metric in the committed seed spread but pca's (docs/review.md).
 RELATIVE_ROUNDOFF = 1e-3
-RECOMPUTED_STAGES = ("evaluate", "baselines")
-SCRATCH_LEAVES_OUT = (".venv", "data", "models", ".resume", "report.md", "report_summary.md", "report_files")  # the stages that measure a committed model (or fit PCA)
+RECOMPUTED_STAGES = ("evaluate", "baselines")  # the stages that measure a committed model (or fit PCA)
+# What the scratch copy of the head leaves out: the environment, the data and models it pulls, the review.
+SCRATCH_LEAVES_OUT = (".venv", "data", "models", ".resume", "report.md", "report_summary.md", "report_files")
 UNVERIFIED = ("numbers unverified: no team remote ($DVC_REMOTE_URL) to pull the head's models from, so the "
               "committed metrics are the pull request's word")
 
