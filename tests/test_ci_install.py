@@ -35,7 +35,8 @@ def users():
         for name in names.values():
             made = as_root("useradd", "--no-create-home", "--shell", "/bin/bash", name)
             assert made.returncode == 0, made.stderr
-        written = as_root("sh", "-c", f"printf '%s ALL=(ALL) NOPASSWD:ALL\\n' {names['runner']} > {rule} && chmod 0440 {rule}")
+        written = as_root("sh", "-c", f"printf '%s ALL=(ALL) NOPASSWD:ALL\\n' {names['runner']} > {rule} "
+                                      f"&& chmod 0440 {rule}")
         assert written.returncode == 0, written.stderr
         yield names
     finally:

@@ -75,9 +75,9 @@ def test_a_job_folder_another_user_made_first_is_refused_with_one_line(tmp_path)
     grid = tmp_path / "g.grid"
     grid.write_text("a=1\n")
     result = subprocess.run([sys.executable, "-m", "tools.sweeps.grid_job", "--repo", "/nowhere", "--commit", "0" * 40,
-                             "--dvc-remote", "/nowhere", "--grid", str(grid), "--index", "0", "--sweep", "1", "--workdir",
-                             str(planted), "--status", str(tmp_path / "status")], cwd=ROOT, capture_output=True,
-                            text=True)
+                             "--dvc-remote", "/nowhere", "--grid", str(grid), "--index", "0", "--sweep", "1",
+                             "--workdir", str(planted), "--status", str(tmp_path / "status")], cwd=ROOT,
+                            capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == (f"error: grid point g-0 (a=1): job folder {planted} belongs to uid 65534, not "
                                      f"to you (uid {os.getuid()}); refusing to run jobs in it: pass --workdir (or "

@@ -321,7 +321,8 @@ def test_the_sweep_grants_write_access_and_secrets_only_where_they_are_used():
     the env of the steps that use them, never a job's or the workflow's, where `make install` would see them."""
     workflow = yaml.safe_load(SWEEP.read_text())
     assert workflow["permissions"] == {"contents": "read"}
-    writers = {name for name, job in workflow["jobs"].items() if (job.get("permissions") or {}).get("contents") == "write"}
+    writers = {name for name, job in workflow["jobs"].items()
+               if (job.get("permissions") or {}).get("contents") == "write"}
     assert writers == {"point"}
     secret = re.compile(r"secrets\.|github\.token")
     assert not any(secret.search(str(value)) for value in (workflow.get("env") or {}).values())

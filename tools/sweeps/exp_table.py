@@ -129,7 +129,8 @@ def job_points(grid: Path, status_dir: Path, sweep: str) -> list[PointState]:
         elif str(status.get("sweep")) != str(sweep):
             points.append(PointState(name, "never reported", point,
                                      f"{file} is from sweep {status.get('sweep')} at commit "
-                                     f"{str(status.get('commit'))[:7]}, not sweep {sweep}: this sweep's job never started"))
+                                     f"{str(status.get('commit'))[:7]}, not sweep {sweep}: "
+                                     f"this sweep's job never started"))
         elif status.get("state") == "finished":
             points.append(PointState(name, "finished", point))
         elif status.get("state") == "failed":

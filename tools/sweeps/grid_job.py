@@ -26,7 +26,8 @@ line, log line or ``.git/config`` holds it; every step's output goes to the job'
 The job writes ``--status DIR/<name>.json`` (default ``sweeps/<grid>-status``, beside the submit
 directory), naming its sweep (``--sweep``: Slurm's array job id, or the CI run's id, by default) and commit:
 ``started`` first, then ``finished``, or ``failed`` with its error line and the last lines of
-its log. ``make experiments GRID=... STATUS=DIR SWEEP=ID`` reads that sweep's files into the sweep report (tools/sweeps/exp_table.py),
+its log. ``make experiments GRID=... STATUS=DIR SWEEP=ID`` reads that sweep's files into the sweep report
+(tools/sweeps/exp_table.py),
 which names every point that failed or never reported. A failure ends the job with one ``error:`` line
 naming the point and the step, and a non-zero exit. Slurm runs it once per array task
 (tools/sweeps/slurm_sweep.sbatch, ``make slurm-sweep``), a GitHub Actions matrix once per cell (docs/scaling.md).
@@ -184,7 +185,8 @@ class Job:
 
         self.status_dir.mkdir(parents=True, exist_ok=True)
         status = {"name": self.name, "index": self.index, "point": self.overrides, "state": state,
-                  "sweep": self.sweep, "commit": self.commit, "host": os.uname().nodename, "slurm_job": os.environ.get("SLURM_JOB_ID")}
+                  "sweep": self.sweep, "commit": self.commit, "host": os.uname().nodename,
+                  "slurm_job": os.environ.get("SLURM_JOB_ID")}
         if error is not None:
             status |= {"error": error, "log_tail": list(self.tail)}
         with atomic_path(self.status_dir / f"{self.name}.json") as tmp:
@@ -252,6 +254,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if not args.repo:
         raise StudyError(f"no Git remote: pass --repo, or set ${REPO_ENV} (where a URL with a token belongs)")
+    os.environ.pop(REPO_ENV, None)  # its token reaches the git steps alone (git_env), not the pipeline's stages
     if args.grid is not None:
         if args.index is None:
             raise StudyError("--grid needs --index (or $SLURM_ARRAY_TASK_ID)")
