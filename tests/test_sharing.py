@@ -247,22 +247,29 @@ def test_the_remote_check_fails_on_an_output_nobody_pushed(team, tmp_path):
     assert skipped.returncode == 0 and skipped.stdout.startswith("skipped: no team remote here"), skipped.stdout
 
 
-def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
-    """`make review BASE=HEAD` after README command 1 on another CPU: the rerun's numbers moved; it says
-    which moved beyond the seed spread. The spread is made up, at these params, with known sds."""
-    kim = clone(team, "kim")
-    dvc(kim, "pull")
-    params = flatten(yaml.safe_load((kim / "params.yaml").read_text()))
-    committed = json.loads((kim / "metrics" / "dense.json").read_text())["test"]
+def clone_with_a_spread(team: Team, name: str) -> Path:
+    """A clone with its models pulled and, committed, a made-up seed spread at its own params: sd 0.01 for
+    dense's BCE and 0.5 for its PSNR, the only ones it has."""
+    workdir = clone(team, name)
+    dvc(workdir, "pull")
+    params = flatten(yaml.safe_load((workdir / "params.yaml").read_text()))
+    committed = json.loads((workdir / "metrics" / "dense.json").read_text())["test"]
     spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
               "params": {key: value for key, value in params.items() if key != "base.seed"},
               "metrics": {"dense": {name: {"mean": committed[name], "sd": sd, "min": committed[name] - sd,
                                            "max": committed[name] + sd, "n": 3}
                                     for name, sd in (("bce_nats", 0.01), ("psnr_db", 0.5))}}}
-    (kim / "records" / "seed_spread.json").write_text(json.dumps(spread))
-    dvc(kim, "repro")  # the report stage reads the spread
-    git(kim, "add", "-A")
-    git(kim, "commit", "-q", "-m", "a seed spread at these params")
+    (workdir / "records" / "seed_spread.json").write_text(json.dumps(spread))
+    dvc(workdir, "repro")  # the report stage reads the spread
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "a seed spread at these params")
+    return workdir
+
+
+def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
+    """`make review BASE=HEAD` after README command 1 on another CPU: the rerun's numbers moved; it says
+    which moved beyond the seed spread. The spread is made up, at these params, with known sds."""
+    kim = clone_with_a_spread(team, "kim")
     # The rerun on another CPU: BCE moved by half a sigma, PSNR by four sigmas, for the worse.
     metrics_file = kim / "metrics" / "dense.json"
     metrics = json.loads(metrics_file.read_text())
@@ -312,19 +319,8 @@ def test_the_gate_takes_its_rules_from_the_base_and_its_numbers_from_the_models(
     `dvc commit --force`), and loosens every rule it could reach: SIGMA_MULTIPLE, the review's verdict code and
     the Makefile's gate recipe. The review workflow's gate step, run as written from a checkout of the base,
     fails it twice over: worse beyond 2 σ by the base's rules, and a committed number its models do not give."""
-    quinn = clone(team, "quinn")
-    dvc(quinn, "pull")
-    params = flatten(yaml.safe_load((quinn / "params.yaml").read_text()))
+    quinn = clone_with_a_spread(team, "quinn")
     committed = json.loads((quinn / "metrics" / "dense.json").read_text())["test"]
-    spread = {"varied": "base.seed", "seeds": [1, 2, 3], "commit": "0" * 40,
-              "params": {key: value for key, value in params.items() if key != "base.seed"},
-              "metrics": {"dense": {name: {"mean": committed[name], "sd": sd, "min": committed[name] - sd,
-                                           "max": committed[name] + sd, "n": 3}
-                                    for name, sd in (("bce_nats", 0.01), ("psnr_db", 0.5))}}}
-    (quinn / "records" / "seed_spread.json").write_text(json.dumps(spread))
-    dvc(quinn, "repro")
-    git(quinn, "add", "-A")
-    git(quinn, "commit", "-q", "-m", "the base: a seed spread at these params")
     metrics_file = quinn / "metrics" / "dense.json"
     metrics = json.loads(metrics_file.read_text())
     metrics["test"]["psnr_db"] -= 2.0
