@@ -160,21 +160,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, help="where the review goes (default: report.md in --head)")
     parser.add_argument("--from-base", action="store_true", help=argparse.SUPPRESS)  # set by the worktree run
     args = parser.parse_args(argv)
+    from tools.review.review import Revisions, write_review
+
     head = args.head.resolve()
-    if args.base.startswith("-"):
-        raise StudyError(f"--base {args.base!r}: a git revision, not an option")
-    try:
-        base_sha = dvc_cli.git(head, "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}").strip()
-    except subprocess.CalledProcessError:
-        raise StudyError(f"base revision '{args.base}' not found in the git repository at {head}") from None
+    base_sha = Revisions(head, args.base).base_sha  # one clear line for an option or an unknown revision
     out = (args.out or head / "report.md").resolve()
     if not args.from_base and not is_base_code(base_sha):
         code = run_from_base_worktree(head, base_sha, ["--base", base_sha, "--head", str(head), "--out", str(out)])
         if code:
             raise SystemExit(code)
         return
-
-    from tools.review.review import write_review
 
     recomputed: list[str] = []
     if url := os.environ.get("DVC_REMOTE_URL"):

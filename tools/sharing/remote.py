@@ -158,11 +158,18 @@ def failure_line(remote: Remote, output: str) -> str:
     return f"dvc pull from DVC remote {remote} failed: {dvc_cli.error_line(output)}"
 
 
-def pull(root: Path, targets: list[str], name: str | None = None) -> None:
+def restorable(root: Path, name: str | None = None) -> Remote:
+    """The remote ``name`` (default: the default one), once it is trusted and answers: what every restore
+    (make pull, make exp-run) checks first."""
     remote = trusted(default_remote(root, name))
     if reason := unreachable(remote):
         raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
     reach(root, remote)
+    return remote
+
+
+def pull(root: Path, targets: list[str], name: str | None = None) -> None:
+    remote = restorable(root, name)
     command = [dvc_cli.executable(), "pull", "--run-cache", "-r", remote.name, *targets]
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
@@ -231,10 +238,7 @@ def push(root: Path, name: str | None = None) -> None:
 def exp_run(root: Path, overrides: list[str]) -> int:
     """``dvc exp run --pull -S ...`` from the default remote, once it passed the checks a pull passes; DVC's
     exit code."""
-    remote = trusted(default_remote(root))
-    if reason := unreachable(remote):
-        raise StudyError(f"DVC remote {remote} is unreachable: {reason} (docs/sharing.md says how to set it)")
-    reach(root, remote)
+    restorable(root)
     sets = [arg for override in overrides for arg in ("-S", override)]
     return subprocess.run([dvc_cli.executable(), "exp", "run", "--pull", *sets], cwd=root).returncode
 
