@@ -13,7 +13,7 @@ REV ?=
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 WHAT ?=
-.PHONY: help install lock seed-spread repro pull push exp-run quick test check docs test-times vendor verify review gate sweep slurm-sweep experiments bench
+.PHONY: help install lock seed-spread repro pull push exp-run quick test check docs vendor verify review gate sweep slurm-sweep experiments bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -61,9 +61,6 @@ check: install  ## fail if committed results do not match the code and params; R
 
 docs: install  ## regenerate every generated part of README.md and docs/ (results table, stage tables, quoted numbers)
 	$(BIN)/python -m tools.docs.facts --write
-
-test-times: install  ## time .ci/run in a fresh clone of HEAD, then the fast loop, into records/test_times.json (make docs quotes it)
-	$(RUN) python -m tools.dev.test_times --record records/test_times.json
 
 vendor: install  ## download the pinned Vega scripts (checked against their npm integrity) into vendor/vega/, so plots render offline
 	$(RUN) python -m tools.review.vega
@@ -129,28 +126,16 @@ experiments: install  ## table of changed params and key metrics, then the sweep
 	@$(if $(PLOT),$(RUN) python -m tools.sweeps.sweep --param "$$PARAM" --model "$$MODEL",$(RUN) python -m tools.sweeps.exp_table \
 		$(if $(STATUS),--grid "$$GRID" --status "$$STATUS" --sweep "$$SWEEP") $(if $(MD),--md)) $(if $(REV),--rev "$$REV")
 
-# Every benchmark is one WHAT (docs/performance.md). No WHAT: sections 1-5 into benchmarks/bench.json;
-# canonical: dvc repro --force in place (about 40 min on 2 cores), the canonical overhead and stage memory;
-# determinism: seconds per epoch with and without op determinism (needs dvc repro noise);
-# fail-fast: how fast each stage rejects a bad param, against importing TensorFlow;
-# profile: one epoch of conv and denoise under TensorFlow's profiler, op by op (benchmarks/profile.json);
-# precision: the whole pipeline at float32 and at mixed_bfloat16 in DIR (hours), then their comparison.
-DIR ?= precision-runs
-BENCH_WHAT := canonical determinism fail-fast profile precision
-BENCH_ := bench
-BENCH_canonical := bench --canonical
-BENCH_determinism := determinism
-BENCH_fail-fast := fail_fast
-BENCH_profile := profile_ops --models conv denoise
-BENCH_precision = precision --run "$$DIR" --record benchmarks/precision.json
-bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json); WHAT=canonical|determinism|fail-fast|profile|precision
-	$(if $(filter-out $(BENCH_WHAT),$(WHAT)),$(error WHAT=$(WHAT): expected one of $(BENCH_WHAT)))
-	$(RUN) python -m benchmarks.$(BENCH_$(WHAT))
+# No WHAT: sections 1-5 into benchmarks/bench.json and bench.md (docs/performance.md); WHAT=canonical: only
+# section 6, dvc repro --force in place (about 40 min on 2 cores), the canonical overhead and stage memory.
+bench: install  ## pipeline vs plain Keras, start-up, stage memory (benchmarks/bench.json and .md); WHAT=canonical
+	$(if $(filter-out canonical,$(WHAT)),$(error WHAT=$(WHAT): expected canonical or nothing))
+	$(RUN) python -m benchmarks.bench $(if $(WHAT),--canonical)
 
 # Every value a user or a workflow passes is data. Its text is taken as given, never expanded by make (a
 # `$(shell ...)` in it stays text), and it reaches the recipes as an environment variable, read there as
 # "$$NAME": a quote, `;` or `$(...)` in it never becomes shell code (tests/test_make_inputs.py).
 USER_VARS := PYTHON BASE SET JOBS PARAM MODEL REV GRID REPO COMMIT DVC_REMOTE TIME MEM CPUS SBATCH SEEDS POOL \
-	STATUS SWEEP DIR WHAT TINY MD PLOT ALLOW_STALE FAIL_ON_WORSE REMOTE ADD
+	STATUS SWEEP WHAT TINY MD PLOT ALLOW_STALE FAIL_ON_WORSE REMOTE ADD
 $(foreach var,$(USER_VARS),$(eval override $(var) := $$(value $(var))))
 export $(USER_VARS)

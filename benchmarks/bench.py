@@ -42,9 +42,19 @@ from benchmarks.pipeline_runs import ROOT, pipeline_run, print_pipeline, tiny_pi
 from benchmarks.tables import markdown
 from benchmarks.timing import (child, matmul_gflops, model_flops, provenance, seconds, time_pipeline_fit,
                                time_plain_fit)
-from mnist_ae.machine import cpu_model
+from mnist_ae.files import atomic_path, write_json
+from mnist_ae.machine import configure_tensorflow, cpu_model
 
 VARIANTS = ("pipeline", "plain")
+
+
+def write_results(out: Path, results: dict) -> None:
+    """bench.json, and beside it bench.md, its tables (once sections 1-5 have run)."""
+    write_json(out, results)
+    if "models" in results:
+        with atomic_path(out.with_suffix(".md")) as tables:
+            tables.write_text(markdown(results))
+    print(f"\nwrote {out} and its tables")
 
 
 def main() -> None:
@@ -57,12 +67,9 @@ def main() -> None:
     parser.add_argument("--canonical", action="store_true",
                         help="only section 6: rebuild every stage of this workspace in place with `dvc repro --force` "
                              "(tens of minutes) and add its overhead and stage memory to --out")
-    parser.add_argument("--markdown", type=Path, metavar="BENCH_JSON", help="print the docs/performance.md tables of a bench.json")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
-        return
+    configure_tensorflow()  # as every stage does, before TensorFlow loads here or in a child: oneDNN, threads
     if args.child:
         variant, name = args.child
         timed = time_pipeline_fit if variant == "pipeline" else time_plain_fit
@@ -71,7 +78,7 @@ def main() -> None:
 
     from mnist_ae.config import load_params
     from tools.dvc_cli import executable
-    from mnist_ae.files import load_split, read_json, write_json
+    from mnist_ae.files import load_split, read_json
     from mnist_ae.paths import data_dir
 
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
@@ -82,8 +89,7 @@ def main() -> None:
         canonical = {**pipeline_run([executable(), "repro", "--force"], ROOT, echo=True), "machine": machine,
                      "run": run}
         print_pipeline(canonical)
-        write_json(args.out, {**previous, "canonical_pipeline": canonical})
-        print(f"\nwrote {args.out}")
+        write_results(args.out, {**previous, "canonical_pipeline": canonical})
         return
 
     params = load_params()
@@ -138,8 +144,7 @@ def main() -> None:
     results["noop_repro_s"] = noop
     print(f"{noop:.2f} s ({'up to date' if 'Running stage' not in output else 'NOT up to date: it ran stages'})")
 
-    write_json(args.out, results)
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

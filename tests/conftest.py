@@ -60,22 +60,6 @@ def pytest_unconfigure(config):
 def pytest_addoption(parser):
     parser.addoption("--signal-repeats", type=int, default=1, metavar="N",
                      help="run each training-interrupt case N times, each stop a little later (a soak)")
-    parser.addoption("--timeline", metavar="FILE",
-                     help="append each test phase (setup, call, teardown) with its worker, start and end to FILE "
-                          "as JSON lines, for `python -m tools.dev.test_times --timeline FILE`")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """With --timeline: one line per phase, written by the process that ran it (each xdist worker appends)."""
-    report = yield
-    path = item.config.getoption("timeline")
-    if path:
-        line = json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "test": report.nodeid,
-                           "phase": report.when, "start": report.start, "stop": report.stop})
-        with open(path, "a") as out:  # one short write per line: appends from two workers do not interleave
-            out.write(line + "\n")
-    return report
 
 
 def pytest_configure(config):

@@ -1,14 +1,13 @@
 """Smoke runs of the benchmarks on tiny settings: they run and print their tables (timings are not checked)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from benchmarks import determinism, pipeline_runs, tables, timing
+from benchmarks import pipeline_runs, tables, timing
 from tools.dev.sandbox import sandbox_env
 
 from conftest import SAMPLE
@@ -65,37 +64,3 @@ def test_stage_times_and_memory_are_read_from_a_real_run(tiny_repo):
         assert stat.get("fit_seconds", 0) + stat.get("evaluation_seconds", 0) <= stat["seconds"], stage
         assert ("fit_seconds" in stat) == (stage.startswith("train@") or stage == "classifier"), stage
     assert all(stats[stage]["evaluation_seconds"] > 0 for stage in ("evaluate@vae", "baselines", "figures"))
-
-
-def test_determinism_benchmark_prints_and_writes_a_row_per_model(workspace, tmp_path):
-    out_file = tmp_path / "determinism.json"  # not the workspace's committed file
-    out = run(*workspace, "benchmarks.determinism", "--epochs", "1", "--repeats", "1", "--models", "dense",
-              "--out", str(out_file))
-    assert re.search(r"^dense\s+\d+\.\d+\s+\d+\.\d+\s+[+-]\d+%", out, flags=re.MULTILINE), out
-    results = json.loads(out_file.read_text())
-    assert list(results["models"]) == ["dense"]
-    timed = results["models"]["dense"]
-    assert 0.01 < timed["deterministic_s"] < 60, timed  # one tiny epoch, with op determinism
-    assert 0.1 < timed["deterministic_s"] / timed["default_s"] < 10, timed  # the same epoch, the other setting
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace[0], capture_output=True, text=True).stdout
-    assert results["run"]["commit"] == head.strip()  # when, where and on which code, as bench.json
-    assert f"commit `{head[:7]}` on {results['run']['date'][:10]}" in determinism.markdown(results)
-
-
-def test_fail_fast_benchmark_times_every_stage(workspace):
-    out = run(*workspace, "benchmarks.fail_fast", "--repeats", "1")
-    assert len(re.findall(r"^stages/\S+( dense)? \(bad param\)\s+\d+\.\d+$", out, flags=re.MULTILINE)) == 9, out
-
-
-def test_profile_sums_a_real_epoch_by_op_type(workspace, tmp_path):
-    """One epoch of conv under the profiler: its own convolution gradients must be among the ops found."""
-    out_file = tmp_path / "profile.json"
-    printed = run(*workspace, "benchmarks.profile_ops", "--models", "conv", "--out", str(out_file))
-    conv = json.loads(out_file.read_text())["models"]["conv"]
-    ops = {op["op"]: op for op in conv["ops"]}
-    assert {"Conv2DBackpropFilter", "Conv2DBackpropInput"} <= set(ops) or \
-        {"_MklNativeConv2DBackpropInput"} <= set(ops), sorted(ops)
-    assert all(op["seconds"] > 0 and op["count"] > 0 for op in conv["ops"])
-    # in seconds, not the trace's picoseconds: ops on the compute threads fit in the epoch on every core
-    assert 0 < sum(op["seconds"] for op in conv["ops"]) <= conv["epoch_seconds"] * os.cpu_count()
-    assert "| conv |" in printed and "by pass: forward" in printed

@@ -40,6 +40,16 @@ def test_a_bad_fact_name_is_one_clear_error(name, message):
         facts.fact(ROOT, name)
 
 
+def test_the_benchmarks_tables_are_what_its_record_gives():
+    """benchmarks/bench.md, which docs/performance.md links, renders the committed bench.json (make bench writes both)."""
+    import json
+
+    from benchmarks.tables import markdown
+
+    record = json.loads((ROOT / "benchmarks" / "bench.json").read_text())
+    assert (ROOT / "benchmarks" / "bench.md").read_text() == markdown(record), "rerun make bench"
+
+
 def test_the_committed_canonical_benchmark_ran_on_the_current_pipeline_code():
     """docs/performance.md quotes benchmarks/bench.json's canonical run with its commit: the pipeline's code
     (src/, stages/, dvc.yaml, params.yaml) at HEAD must be the code that ran, on a clean tree. Compared by

@@ -21,7 +21,6 @@ themselves are never inline facts: they live in the generated tables.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import sys
@@ -42,11 +41,6 @@ FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")
 BENCH = Path("benchmarks/bench.json")
-DETERMINISM = Path("benchmarks/determinism.json")
-VERSUS = Path("benchmarks/versus.json")
-VERSUS_START = Path("benchmarks/versus_start.json")  # against the code before the speed work of issue 21
-PROFILE = Path("benchmarks/profile.json")
-PRECISION = Path("benchmarks/precision.json")
 SWEEP_RECORD = Path("records/sweep_noise_factor_denoise.csv")
 
 
@@ -111,15 +105,6 @@ def fact(root: Path, name: str) -> str:
     return _formatted(value, spec) if spec else str(value)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def spread_table(spread: dict) -> str:
     """records/seed_spread.json as a table: per model and key metric, mean ± sd, range and n."""
     lines = [f"Seeds {', '.join(map(str, spread['seeds']))} (`{spread['varied']}`), measured at commit "
@@ -128,32 +113,14 @@ def spread_table(spread: dict) -> str:
         lines.append(f"Pooled with them for {', '.join(f'`{m}`' for m in batch['models'])}: seeds "
                      f"{', '.join(map(str, batch['seeds']))} at commit `{str(batch['commit'])[:7]}` on "
                      f"{batch['machine']} (as `make seed-spread POOL={','.join(batch['models'])}` runs them; see below).")
-    lines += ["",
-             "| model | metric | mean ± sd | min – max | n |", "|---|---|---|---|---|"]
     order = [*MODELS, "pca", "classifier"]
-    models = sorted(spread["metrics"], key=lambda m: order.index(m) if m in order else len(order))
-    for model in models:
-        for name, s in spread["metrics"][model].items():
-            metric = BY_NAME[name]
-            lines.append(f"| `{model}` | {metric.title} | {metric.format(s['mean'])} ± "
-                         f"{s['sd']:.{metric.digits + 1}f} | {metric.format(s['min'])} – {metric.format(s['max'])} "
-                         f"| {s['n']} |")
+    rows = [{"model": f"`{model}`", "metric": BY_NAME[name].title,
+             "mean ± sd": f"{BY_NAME[name].format(s['mean'])} ± {s['sd']:.{BY_NAME[name].digits + 1}f}",
+             "min – max": f"{BY_NAME[name].format(s['min'])} – {BY_NAME[name].format(s['max'])}", "n": s["n"]}
+            for model in sorted(spread["metrics"], key=lambda m: order.index(m) if m in order else len(order))
+            for name, s in spread["metrics"][model].items()]
+    lines += ["", pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
     return "\n".join(lines) + "\n"
-
-
-def _benchmark_block(renderer: str, source: Path) -> Callable[[Path], str]:
-    """A table that a benchmarks/ function (``module.function``) renders from its JSON."""
-    def render(root: Path) -> str:
-        module, function = renderer.rsplit(".", 1)
-        return getattr(importlib.import_module(f"benchmarks.{module}"), function)(_json(root, source)) + "\n"
-
-    return render
-
-
-def _test_times_block(root: Path) -> str:
-    from tools.dev import test_times
-
-    return test_times.markdown(_json(root, test_times.RECORD)) + "\n"
 
 
 def _seed_spread_block(root: Path) -> str:
@@ -177,15 +144,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "uncertainty": lambda root: (root / UNCERTAINTY_TABLE).read_text(),  # docs/uncertainty.md: the same stage's
     "reruns": _reruns_block("reruns_table"),  # docs/reruns.md, from dvc.yaml
     "stages": _reruns_block("stages_table"),  # docs/pipeline.md, from dvc.yaml
-    "bench": _benchmark_block("tables.markdown", BENCH),  # docs/performance.md
-    "determinism": _benchmark_block("determinism.markdown", DETERMINISM),  # docs/reproducibility.md
-    "versus": _benchmark_block("tables.versus_markdown", VERSUS),  # docs/performance.md
-    "versus_start": _benchmark_block("tables.versus_markdown", VERSUS_START),  # docs/performance.md
-    "profile": _benchmark_block("profile_ops.markdown", PROFILE),  # docs/performance.md
-    "precision": _benchmark_block("precision.markdown", PRECISION),  # docs/performance.md
-    "sweep_record": lambda root: markdown_table(pd.read_csv(root / SWEEP_RECORD)),  # docs/experiments.md
+    "sweep_record": lambda root: pd.read_csv(root / SWEEP_RECORD).to_markdown(index=False, floatfmt=".4g") + "\n",  # docs/experiments.md
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
-    "test_times": _test_times_block,  # README.md
 }
 
 
