@@ -282,3 +282,9 @@ def assert_each_command_is_tested(commands: list[str], tested: dict[str, tuple[s
         assert known, f"{where} runs an untested command: {command}"
         test_file, marker = tested[known[0]]
         assert marker in (ROOT / "tests" / test_file).read_text(), f"{command}: {test_file} does not run it"
+
+
+def table_rows(markdown: str) -> set[tuple[str, ...]]:
+    """Every row of every markdown table in ``markdown``, as its stripped cells (pandas pads them)."""
+    return {tuple(cell.strip() for cell in line.strip().strip("|").split("|"))
+            for line in markdown.splitlines() if line.startswith("|")}

@@ -6,6 +6,8 @@ import pytest
 
 from benchmarks import pipeline_runs, tables, timing
 
+from conftest import table_rows
+
 
 def test_flops_per_image_of_the_dense_model_from_its_layers():
     import keras
@@ -13,12 +15,6 @@ def test_flops_per_image_of_the_dense_model_from_its_layers():
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32), keras.layers.Dense(784)])
     wrapper = keras.Sequential([keras.Input((784,)), model])
     assert timing.training_flops_per_image(wrapper) == 3 * 2 * (784 * 32 + 32 * 784)
-
-
-def table_rows(markdown: str) -> set[tuple[str, ...]]:
-    """Every row of every markdown table in ``markdown``, as its stripped cells."""
-    return {tuple(cell.strip() for cell in line.strip().strip("|").split("|"))
-            for line in markdown.splitlines() if line.startswith("|")}
 
 
 def test_bench_tables_flag_each_goal_from_the_measurements():

@@ -63,12 +63,7 @@ def test_the_canonical_benchmark_times_the_forced_run(two_runs):
     assert fitted == {name for name in run["stages"] if name.startswith("train@")} | {"classifier"}  # the judge too
     for name, stat in run["stages"].items():  # fit and evaluation are timed inside the stage's own time
         assert stat.get("fit_seconds", 0) + stat.get("evaluation_seconds", 0) < stat["seconds"], name
-    # Stages run one after another inside the wall time, and training is not all of it.
-    fits = [stat["fit_seconds"] for stat in run["stages"].values() if "fit_seconds" in stat]
-    assert sum(fits) == pytest.approx(run["fit_seconds"])
-    assert sum(fits) < sum(stat["seconds"] for stat in run["stages"].values()) <= run["wall_seconds"]
+    # Stages run one after another inside the wall time, and fitting and evaluating are not all of it.
+    stage_seconds = sum(stat["seconds"] for stat in run["stages"].values())
+    assert run["fit_seconds"] + run["evaluation_seconds"] < stage_seconds <= run["wall_seconds"]
     assert run["overhead"] > 1
-    from benchmarks.pipeline_runs import time_split
-
-    split = time_split(run)
-    assert split["machinery"] > 0 and sum(split.values()) == pytest.approx(run["wall_seconds"])

@@ -28,7 +28,7 @@ from tools.sharing.check import stale_stages
 from mnist_ae.dotted import flatten
 from tools.dev.sandbox import sandbox_env
 
-from conftest import SAMPLE, free_port, git, real_part_missing, with_the_projects_venv
+from conftest import SAMPLE, free_port, git, real_part_missing, table_rows, with_the_projects_venv
 from test_pipeline import ran_stages
 
 pytestmark = pytest.mark.e2e
@@ -284,7 +284,7 @@ def test_a_review_against_head_judges_a_rerun_whose_numbers_moved(team):
     summary = review.stdout.splitlines()[0]
     assert summary.startswith("key metrics against HEAD") and "1 worse" in summary and "1 within seed noise" in summary
     report = (kim / "report.md").read_text()
-    rows = dict(re.findall(r"^\| `([\w.]+)` \|.*\| ([^|]+) \|$", report, re.MULTILINE))
+    rows = {row[0].strip("`"): row[-1] for row in table_rows(report)}
     assert rows["dense.bce_nats"] == "within seed noise" and rows["dense.psnr_db"] == "**worse**", rows
 
     # The gate's σ is the base's: a pull request that widens it or deletes it is still judged by it.

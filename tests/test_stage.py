@@ -1,5 +1,6 @@
 """The plumbing every stage shares: how a stop signal ends it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -7,6 +8,8 @@ import sys
 import textwrap
 
 import pytest
+
+from mnist_ae.machine import THREADS_ENV
 
 from conftest import ROOT
 
@@ -206,3 +209,28 @@ def test_onednn_is_on_unless_the_user_turned_it_off(given, kept):
     environ = {} if given is None else {"TF_ENABLE_ONEDNN_OPTS": given}
     configure_tensorflow(environ)
     assert environ["TF_ENABLE_ONEDNN_OPTS"] == kept
+
+
+def test_a_stage_configures_tensorflow_itself_before_its_main_runs(tmp_path):
+    """run_stage sets TensorFlow's start-up variables however the stage was started: here with none of them
+    set, as a user's shell has them (the suite's own environment sets them for every test)."""
+    code = textwrap.dedent("""
+        import json, os
+        from mnist_ae.stage import run_stage
+
+        def main(argv):
+            names = ("TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+            with open("seen.json", "w") as out:
+                json.dump({name: os.environ.get(name) for name in names}, out)
+
+        run_stage(main, log_usage=False)
+    """)
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("TF_", "OMP_")) and name != THREADS_ENV}
+    env.update(PYTHONPATH=str(ROOT / "src"), **{THREADS_ENV: "1"})
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                    "OMP_NUM_THREADS": "1"}

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from tools.docs.deps import CODE_ROOTS, EXEMPT_FILES, StageDecl, covers, covers_key, declared_stages, leaf_keys
@@ -65,36 +66,33 @@ def stage_list(names: set[str], order: list[str]) -> str:
     return ", ".join(out) or "nothing"
 
 
+def table(rows: list[dict]) -> str:
+    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
 def reruns_table(root: Path) -> str:
     """Two markdown tables, code files then params keys, each row with its direct and downstream reruns."""
     stages = declared_stages(root)
     order = [s.name for s in stages]
     params = yaml.safe_load((root / "params.yaml").read_text())
-    header = ["| you change | reruns | then, if their outputs change |", "|---|---|---|"]
-    code = ["### Code", "", *header]
-    for path, direct in code_rows(root, stages):
-        if path in EXEMPT_FILES:
-            code.append(f"| `{path}` | nothing: {EXEMPT_FILES[path]} | |")
-        elif not direct:
-            code.append(f"| `{path}` | nothing: no stage imports it | |")
-        else:
-            code.append(f"| `{path}` | {stage_list(direct, order)} | "
-                        f"{stage_list(downstream(direct, stages), order)} |")
-    keys = ["", "### Params", "", *header]
-    for key, note, direct in param_rows(params, stages):
-        keys.append(f"| `{key}`{note} | {stage_list(direct, order)} | "
-                    f"{stage_list(downstream(direct, stages), order)} |")
-    return "\n".join([*code, *keys]) + "\n"
+
+    def row(changed: str, direct: set[str], note: str = "") -> dict:
+        reruns = f"nothing: {note}" if note else stage_list(direct, order)
+        then = "" if note else stage_list(downstream(direct, stages), order)
+        return {"you change": changed, "reruns": reruns, "then, if their outputs change": then}
+
+    code = [row(f"`{path}`", direct, EXEMPT_FILES.get(path) or ("" if direct else "no stage imports it"))
+            for path, direct in code_rows(root, stages)]
+    keys = [row(f"`{key}`{note}", direct) for key, note, direct in param_rows(params, stages)]
+    return f"### Code\n\n{table(code)}\n### Params\n\n{table(keys)}"
 
 
 def stages_table(root: Path) -> str:
     """One row per stage: its command, what it writes, and the params keys it declares."""
-    lines = ["| stage | command | writes | params |", "|---|---|---|---|"]
-    for stage in declared_stages(root):
-        writes = ", ".join(f"`{out}`" for out in stage.outs)
-        params = ", ".join(f"`{key}`" for key in stage.params) or "none"
-        lines.append(f"| `{stage.name}` | `{stage.cmd}` | {writes} | {params} |")
-    return "\n".join(lines) + "\n"
+    return table([{"stage": f"`{stage.name}`", "command": f"`{stage.cmd}`",
+                   "writes": ", ".join(f"`{out}`" for out in stage.outs),
+                   "params": ", ".join(f"`{key}`" for key in stage.params) or "none"}
+                  for stage in declared_stages(root)])
 
 
 def main(argv: list[str] | None = None) -> None:

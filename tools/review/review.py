@@ -2,12 +2,12 @@
 
 ``python -m tools.review.review --base main`` (``make review BASE=main``) writes ``report.md`` with
 
-- the params that changed (``dvc params diff --json``);
+- the params that changed (``dvc params diff --md``);
 - every key metric of the catalogue for base and head (from ``dvc metrics diff --json``), with the
   change and a verdict (tools/review/verdicts.py: direction, run-to-run noise, a changed noise factor);
 - the curve charts of both revisions as PNGs (tools/review/charts.py), so a comment without JavaScript shows them;
 - every figure under plots/figures that changed, base and head side by side;
-- the path of the ``dvc plots diff`` HTML, and the full ``dvc metrics diff`` folded away.
+- the path of the ``dvc plots diff`` HTML, and ``dvc metrics diff --md`` folded away.
 
 It reads committed files only (DVC and git for the base, the working tree for the head), so it
 needs no DVC remote and no training. The rules come from the base: σ is the base's committed seed
@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from mnist_ae import StudyError
@@ -36,8 +37,8 @@ from tools import dvc_cli
 from tools.review.charts import NoRenderer, charts_section, render_charts
 from tools.sharing.check import RERUN_HINT, check_current, describe, stale_stages
 from mnist_ae.dotted import flatten
-from tools.review.verdicts import (compare, every_metric_table, gate_failures, key_metrics_from_diff, metrics_table,
-                            noisy_input_metrics, params_table, spread_note, tally, unusable_spread)
+from tools.review.verdicts import (compare, gate_failures, key_metrics_from_diff, metrics_table, noisy_input_metrics,
+                            spread_note, tally, unusable_spread)
 
 NOISE_PARAM = "noise.factor"  # the noise of the noisy test digits; a new value makes gain_db a new test
 
@@ -95,12 +96,11 @@ def changed_figures(revs: Revisions, assets: Path, link_prefix: str) -> str:
             (assets / side).mkdir(parents=True, exist_ok=True)
             (assets / side / name).write_bytes(data)
             cells.append(f"![{side} {name}]({link_prefix}/{side}/{name})")
-        rows.append(f"| `{name}` | {cells[0]} | {cells[1]} |")
+        rows.append({"figure": f"`{name}`", "base": cells[0], "head": cells[1]})
     if not rows:
         return f"No figure under `{FIGURES_DIR}` changed.\n"
-    unchanged = len(names) - len(rows)
-    return "\n".join([f"{len(rows)} changed, {unchanged} unchanged.", "",
-                      "| figure | base | head |", "|---|---|---|", *rows]) + "\n"
+    table = pd.DataFrame(rows).to_markdown(index=False)
+    return f"{len(rows)} changed, {len(names) - len(rows)} unchanged.\n\n{table}\n"
 
 
 def staleness_note(root: Path, allow_stale: bool) -> str:
@@ -148,7 +148,10 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False,
         verdict_basis += (f" **This pull request {'deletes' if head_record is None else 'changes'} "
                           f"`{SEED_SPREAD}`**; the verdicts use the base's record, not the head's.")
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
-    full_metrics = every_metric_table(metrics_diff)
+    # DVC's own tables, labelled with the short names: the base's, and "workspace" for the head.
+    params_md = dvc_cli.output(root, "params", "diff", base_short, "--md") if any(params_diff.values()) else ""
+    moved = any(c.get("old") != c.get("new") for entries in metrics_diff.values() for c in entries.values())
+    full_metrics = dvc_cli.output(root, "metrics", "diff", base_short, "--md") if moved else "No metric changed."
     assets_name = f"{out.stem}_files"
     with atomic_dir(out.parent / assets_name) as assets:
         figures_section = changed_figures(revs, assets, assets_name)
@@ -176,7 +179,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False,
         *([note] if note else []),
         "## Params",
         "",
-        params_table(params_diff, base_short, head_label),
+        (params_md or "No param changed.") + "\n",
         "## Key metrics",
         "",
         f"{tally(changes)}.",

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from mnist_ae.catalogue import KEY_METRICS, Metric
 from mnist_ae.report import SIGMA_MULTIPLE, spread_param_differences
 
@@ -135,18 +137,17 @@ def metrics_table(changes: list[MetricChange]) -> str:
     """Worse rows first, then better and the rest; a table with nothing changed is one line."""
     if all(c.verdict == "same" for c in changes):
         return f"All {len(changes)} key metrics are identical.\n"
-    lines = ["| metric | base | head | change | change % | seed σ | change / σ | verdict |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
     moved = [c for c in changes if c.verdict != "same"]
+    rows = []
     for c in sorted(moved, key=lambda c: VERDICT_ORDER.index(c.verdict)):
-        percent = "–" if c.percent is None else f"{c.percent:+.2f}%"
-        sd = "–" if c.sd is None else f"{c.sd:.{c.metric.digits + 1}f}"
-        sigmas = "–" if c.sigmas is None else f"{c.sigmas:+.1f}"
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
-        if c.at_new_noise_level:
-            verdict += ", at a new noise factor"
-        lines.append(f"| `{c.name}` | {c.metric.format(c.base)} | {c.metric.format(c.head)} | {_delta(c)} | {percent} | {sd} | "
-                     f"{sigmas} | {verdict} |")
+        rows.append({"metric": f"`{c.name}`", "base": c.metric.format(c.base), "head": c.metric.format(c.head),
+                     "change": _delta(c), "change %": "–" if c.percent is None else f"{c.percent:+.2f}%",
+                     "seed σ": "–" if c.sd is None else f"{c.sd:.{c.metric.digits + 1}f}",
+                     "change / σ": "–" if c.sigmas is None else f"{c.sigmas:+.1f}",
+                     "verdict": verdict + (", at a new noise factor" if c.at_new_noise_level else "")})
+    lines = [pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True,
+                                            colalign=("left",) + ("right",) * 6 + ("left",))]
     same = len(changes) - len(moved)
     if same:
         lines += ["", f"The other {same} key metrics are identical."]
@@ -219,32 +220,6 @@ def gate_failures(changes: list[MetricChange], unusable: str | None) -> list[str
         elif c.verdict == UNMEASURED and not unusable:
             lines.append(f"cannot judge {c.name}: the base's seed spread has no σ for it (`make seed-spread`)")
     return lines + regressions(changes)
-
-
-def params_table(diff: dict[str, dict[str, dict]], base_label: str, head_label: str) -> str:
-    """``dvc params diff --json`` as a markdown table of changed params, or one line when none did."""
-    rows = [(key, change) for entries in diff.values() for key, change in sorted(entries.items())]
-    if not rows:
-        return "No param changed.\n"
-    lines = [f"| param | {base_label} | {head_label} |", "|---|---|---|"]
-    for key, change in rows:
-        old, new = ("–" if change.get(side) is None else f"`{change[side]}`" for side in ("old", "new"))
-        lines.append(f"| `{key}` | {old} | {new} |")
-    return "\n".join(lines) + "\n"
-
-
-def every_metric_table(diff: dict[str, dict[str, dict]]) -> str:
-    """Every metric that changed, from ``dvc metrics diff --json --all``, as the folded full table."""
-    def shown(value: Any, spec: str) -> str:
-        return "–" if value is None else format(value, spec) if isinstance(value, (int, float)) else str(value)
-
-    lines = ["| file | metric | base | head | change |", "|---|---|---:|---:|---:|"]
-    for path, entries in sorted(diff.items()):
-        for key, change in entries.items():
-            if change.get("old") != change.get("new"):
-                lines.append(f"| `{path}` | `{key}` | {shown(change.get('old'), '.6g')} | "
-                             f"{shown(change.get('new'), '.6g')} | {shown(change.get('diff'), '+.4g')} |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else "No metric changed.\n"
 
 
 def noisy_input_metrics() -> list[str]:
