@@ -36,6 +36,7 @@ from mnist_ae.catalogue import BY_NAME
 from mnist_ae.dotted import get
 from mnist_ae.models import MODELS
 from mnist_ae.paths import METRICS_DIR, RESULTS_TABLE, SEED_SPREAD, UNCERTAINTY_TABLE
+from tools import dvc_cli
 
 FACT = re.compile(r"<!--fact:(?P<name>[^>]+?)-->(?P<value>.*?)<!--/fact-->", re.DOTALL)
 BLOCK = re.compile(r"<!--block:(?P<name>[^>]+?)-->\n(?P<value>.*?)<!--/block-->", re.DOTALL)
@@ -144,7 +145,9 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "uncertainty": lambda root: (root / UNCERTAINTY_TABLE).read_text(),  # docs/uncertainty.md: the same stage's
     "reruns": _reruns_block("reruns_table"),  # docs/reruns.md, from dvc.yaml
     "stages": _reruns_block("stages_table"),  # docs/pipeline.md, from dvc.yaml
-    "sweep_record": lambda root: pd.read_csv(root / SWEEP_RECORD).to_markdown(index=False, floatfmt=".4g") + "\n",  # docs/experiments.md
+    "dag": lambda root: dvc_cli.output(root, "dag", "--md") + "\n",  # docs/pipeline.md: DVC's own graph
+    # docs/experiments.md, from the committed sweep record
+    "sweep_record": lambda root: pd.read_csv(root / SWEEP_RECORD).to_markdown(index=False, floatfmt=".4g") + "\n",
     "seed_spread": _seed_spread_block,  # docs/uncertainty.md
 }
 
