@@ -230,6 +230,23 @@ def tiny_runs(request, tmp_path_factory) -> tuple[Path, str, Path | None]:
     return workdir, (shared / "output.txt").read_text(), second if (second / "repo").is_dir() else None
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that ``build(folder)`` fills once per test run, for tests to copy, never to change. Under
+    pytest-xdist the first worker to ask builds it under a lock, and every worker gets that same folder."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if os.environ.get("PYTEST_XDIST_WORKER") is None else base.parent) / f"built-{name}"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not (shared / "state").is_dir():
+            partial = shared / "partial"
+            shutil.rmtree(partial, ignore_errors=True)  # an earlier build that failed
+            partial.mkdir()
+            build(partial)
+            partial.rename(shared / "state")
+    return shared / "state"
+
+
 @pytest.fixture(scope="session")
 def tiny_repo(tiny_runs) -> tuple[Path, str]:
     """The first of tiny_runs: the `make quick TINY=1` repository and its output. Tests only read it, or change

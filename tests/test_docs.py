@@ -71,11 +71,11 @@ def test_the_committed_canonical_benchmark_ran_on_the_current_pipeline_code():
 # Each command of docs/sharing.md's "For teams" walk-through, the test file that runs it, and what in
 # that file runs it (make targets: the module test_workflow.py checks they expand to).
 TEAM_COMMANDS = {
-    "dvc remote add -d team s3://": ("test_sharing.py", '"remote", "add", "--local", "--default", "team", S3_URL'),
-    "make push": ("test_sharing.py", 'remote_tool(alice, "push", **s3["env"])'),
-    "make pull": ("test_sharing.py", 'remote_tool(lena, "pull", **s3["env"])'),
-    "make exp-run SET=": ("test_sharing.py", 'remote_tool(mona, "exp-run", "-S", override, **s3["env"])'),
-    "make check REMOTE=1": ("test_sharing.py", '"Every output in dvc.lock is on the team\'s DVC remote"'),
+    "dvc remote add -d team s3://": ("test_sharing_s3.py", '"remote", "add", "--local", "--default", "team", S3_URL'),
+    "make push": ("test_sharing_s3.py", 'remote_tool(alice, "push", **s3["env"])'),
+    "make pull": ("test_sharing_s3.py", 'remote_tool(lena, "pull", **s3["env"])'),
+    "make exp-run SET=": ("test_sharing_s3.py", 'remote_tool(mona, "exp-run", "-S", override, **s3["env"])'),
+    "make check REMOTE=1": ("test_sharing_s3.py", '"Every output in dvc.lock is on the team\'s DVC remote"'),
     "make gate BASE=origin/main": ("test_sharing.py", "tools.review.gate"),
     "make slurm-sweep GRID=": ("test_grid.py", '"slurm-sweep", f"GRID={sweep.grid}"'),
     "dvc exp pull origin": ("test_grid.py", '"exp", "pull", "origin"'),

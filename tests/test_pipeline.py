@@ -203,6 +203,10 @@ def sweep(experiments, low_noise):
     TensorFlow thread each. The good one changes a figure param, which reruns the figures alone (a new
     noise factor would retrain the denoiser and rerun six evaluations, which low-noise already does)."""
     workdir, env = experiments
+    # Queued from the commit itself, not from low-noise's results in the workspace: small-manifold keeps the
+    # committed noise factor, so its denoising gain differs from low-noise's (test_best_experiment ranks them).
+    git(workdir, "checkout", "HEAD", "--", ".")
+    dvc(workdir, "checkout", "--force", env=env, capture=True)
     dvc(workdir, "exp", "run", "--queue", "--name", "small-manifold", "-S", f"figures.manifold_size={SMALL_MANIFOLD}",
         env=env, capture=True)
     dvc(workdir, "exp", "run", "--queue", "--name", "bad-noise", "-S", "noise.factor=-1", env=env, capture=True)
@@ -215,6 +219,7 @@ def sweep(experiments, low_noise):
         status = wait_for_queue(workdir, env)
     finally:
         stop_queue_workers(workdir, env)
+        dvc(workdir, "exp", "apply", "low-noise", env=env, capture=True)  # the workspace as low_noise left it
     assert status.count("Success") == 1 and status.count("Failed") == 1, status
     return workdir, env
 
@@ -272,7 +277,7 @@ def test_best_experiment_can_be_promoted_to_a_branch(sweep):
     ranked = [row for row in rows if row[1] != "workspace"
               and (state is None or row[state] != "Failed")]  # a failed run has no metrics
     # DVC sorts the experiments under their baseline, which stays on top, so only the named rows are ranked:
-    # low-noise's gain differs from small-manifold's (a figures param, the baseline's gain).
+    # low-noise's gain differs from small-manifold's (queued at the committed noise factor: the baseline's gain).
     named = [row for row in ranked if row[0]]
     gains = [float(row[gain]) for row in named]
     assert len(set(gains)) >= 2, f"nothing to rank: {named}"

@@ -185,6 +185,9 @@ def assert_stopped_cleanly(result, name, tmp_path):
     assert not (tmp_path / "output.txt").exists()
 
 
+# The two below train a Keras model in a child process (TensorFlow's import alone is seconds): end to end,
+# out of the fast loop.
+@pytest.mark.e2e
 @pytest.mark.parametrize("batch_end", [True, False], ids=["at-a-batch-end", "at-the-block-end"])
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_stop_inside_training_waits_for_a_safe_point(tmp_path, name, batch_end):
@@ -194,6 +197,7 @@ def test_a_stop_inside_training_waits_for_a_safe_point(tmp_path, name, batch_end
     assert not (tmp_path / "after-batch.txt").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_keras_fit_stops_at_the_end_of_the_batch_the_signal_came_in(tmp_path, name):
     result = run_script(HELD_DURING_FIT.format(name=name), tmp_path)

@@ -25,7 +25,7 @@ TESTED_COMMANDS = {
     "make quick TINY=1": ("conftest.py", "tools.dev.sandbox"),            # the tiny_repo fixture (test_pipeline's)
     "make review": ("test_pipeline.py", "tools.review.review"),           # the review fixture
     "make check": ("test_stale_guard.py", "tools.sharing.check"),         # fresh and edited clones
-    "make check REMOTE=1": ("test_sharing.py", "tools.sharing.remote"),  # pass, fail and skip
+    "make check REMOTE=1": ("test_sharing_s3.py", "tools.sharing.remote"),  # pass, fail and skip
 }
 # GitHub-only: publish report.md, nothing to run here. The summary is the default, CML an opt-in.
 SUMMARY = 'cat report_summary.md >> "$GITHUB_STEP_SUMMARY"'
