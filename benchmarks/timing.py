@@ -1,6 +1,6 @@
 """Timing primitives of the benchmarks: seconds per epoch two ways, FLOPs, peak GFLOP/s, wall time.
 
-Shared by bench.py and determinism.py; every timed setting runs in a process of its own (child).
+Used by bench.py; every timed setting runs in a process of its own (child).
 """
 
 from __future__ import annotations
@@ -47,32 +47,19 @@ def load_digits(name: str):
     return (params, model_params, digits["inputs"], digits["targets"], digits["val_inputs"], digits["val_targets"])
 
 
-def time_pipeline_fit(name: str, epochs: int, validate: bool = True, train_overrides: dict | None = None,
-                      compile_options: dict | None = None) -> list[float]:
-    """Seconds per epoch through the project's training path; warm-up epoch excluded.
-
-    ``train_overrides`` replace ``train`` params (e.g. ``deterministic``); ``compile_options``
-    (e.g. ``jit_compile``) recompile the model with the same optimizer, loss and metrics.
-    """
+def time_pipeline_fit(name: str, epochs: int) -> list[float]:
+    """Seconds per epoch through the project's training path (what train@ runs); warm-up epoch excluded."""
     import dataclasses
-
-    import keras
 
     from mnist_ae.models import build
     from mnist_ae.runtime import seed_everything
     from mnist_ae.training import compile_autoencoder, fit_autoencoder
 
     params, model_params, x, y, x_val, y_val = load_digits(name)
-    train = dataclasses.replace(params.train, epochs=epochs + 1, **(train_overrides or {}))
-    if not validate:  # one batch, so the comparison is about training alone
-        x_val, y_val = x_val[: train.batch_size], y_val[: train.batch_size]
+    train = dataclasses.replace(params.train, epochs=epochs + 1)
     seed_everything(params.base.seed, train.deterministic)
     model = build(name, model_params, params.base.seed)
     compile_autoencoder(model, train)
-    if compile_options:
-        options = {"steps_per_execution": train.steps_per_execution, **compile_options}
-        model.compile(optimizer=model.optimizer, loss=model.loss,
-                      metrics=[keras.metrics.BinaryCrossentropy(name="bce")], **options)
     timer = epoch_timer()
     fit_autoencoder(model, x, y, x_val, y_val, train, params.base.seed, callbacks=[timer])
     return timer.seconds[1:]
@@ -94,15 +81,10 @@ def time_plain_fit(name: str, epochs: int) -> list[float]:
     return timer.seconds[1:]
 
 
-def child(module: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
+def child(module: str, *args: str) -> list[float]:
     """Run a benchmark module's ``--child`` mode in a fresh process (``python -m``, from the repository
-    root); its last stdout line is JSON.
-
-    Shared by every script here: op determinism and thread counts are per process, so each timed
-    setting gets a process of its own.
-    """
-    result = subprocess.run([sys.executable, "-m", module, "--child", *args], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})})
+    root), so each timed run starts cold; its last stdout line is JSON."""
+    result = subprocess.run([sys.executable, "-m", module, "--child", *args], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
