@@ -4,7 +4,6 @@ the tiny pipeline run once per session (`make quick TINY=1`), which the end-to-e
 
 import copy
 import fcntl
-import json
 import os
 import shutil
 import socket

@@ -2,8 +2,6 @@
 of benchmarks/bench.md, the stage line they read, and the resume key. tests/test_benchmarks.py smoke-runs
 each benchmark on the tiny pipeline."""
 
-import pytest
-
 from benchmarks import pipeline_runs, tables, timing
 
 from conftest import table_rows
