@@ -34,10 +34,12 @@ def goals(results: dict, runs: dict[str, dict]) -> list[dict]:
                          f"{share:.1%}", share <= GOAL_MACHINERY))
     measured.append(("no-op `dvc repro`", f"≤ {GOAL_NOOP_S:.0f} s", f"{results['noop_repro_s']:.2f} s",
                      results["noop_repro_s"] <= GOAL_NOOP_S))
-    peaks = {(label, stage): stat["peak_rss_mib"] for label, run in runs.items() for stage, stat in run["stages"].items()}
+    peaks = {(label, stage): stat["peak_rss_mib"]
+             for label, run in runs.items() for stage, stat in run["stages"].items()}
     if peaks:
         (label, stage), peak = max(peaks.items(), key=lambda item: item[1])
-        measured.append(("peak RSS of any stage", "≤ 2 GiB", f"{peak:,.0f} MiB ({stage}, {label})", peak <= GOAL_RSS_MIB))
+        measured.append(("peak RSS of any stage", "≤ 2 GiB", f"{peak:,.0f} MiB ({stage}, {label})",
+                         peak <= GOAL_RSS_MIB))
     return [{"measure": m, "goal": g, "measured": v, "met": "yes" if met else "**no**"} for m, g, v, met in measured]
 
 

@@ -41,7 +41,8 @@ def test_a_bad_fact_name_is_one_clear_error(name, message):
 
 
 def test_the_benchmarks_tables_are_what_its_record_gives():
-    """benchmarks/bench.md, which docs/performance.md links, renders the committed bench.json (make bench writes both)."""
+    """benchmarks/bench.md, which docs/performance.md links, renders the committed bench.json (make bench writes
+    both)."""
     import json
 
     from benchmarks.tables import markdown

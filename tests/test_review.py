@@ -54,7 +54,8 @@ def test_a_new_noise_factor_marks_metrics_of_noisy_input():
                       {"denoise": {"bce_nats": 0.065, "gain_db": 4.6}}, noise_changed=True, spread=SPREAD)
     table = metrics_table(changes)
     rows = table_rows(table)
-    assert ("`denoise.gain_db`", "10.30", "4.60", "-5.700", "–", "0.050", "-114.0", "**worse**, at a new noise factor") in rows
+    assert ("`denoise.gain_db`", "10.30", "4.60", "-5.700", "–", "0.050", "-114.0",
+            "**worse**, at a new noise factor") in rows
     assert ("`denoise.bce_nats`", "0.0760", "0.0650", "-0.01100", "-14.47%", "0.00040", "-27.5", "**better**") in rows
     assert tally(changes) == "1 worse, 1 better; 1 of them measured at a new noise factor"
 

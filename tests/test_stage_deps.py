@@ -167,7 +167,8 @@ def test_the_reruns_page_is_generated_from_dvc_yaml():
     assert block_in((ROOT / "docs" / "reruns.md").read_text(), "reruns") == reruns_table(ROOT), "run `make docs`"
     rows = table_rows(reruns_table(ROOT))
     assert ("`src/mnist_ae/models/vae.py`", "`train@vae`, `evaluate@vae`, `figures`", "`report`") in rows
-    assert ("`src/mnist_ae/noise.py`", "`noise`, `baselines`, `evaluate@*`, `figures`", "`train@denoise`, `report`") in rows
+    assert ("`src/mnist_ae/noise.py`", "`noise`, `baselines`, `evaluate@*`, `figures`",
+            "`train@denoise`, `report`") in rows
 
 
 def test_the_pipeline_pages_table_of_stages_is_generated_from_dvc_yaml():
