@@ -205,24 +205,17 @@ def tiny_runs(request, tmp_path_factory) -> tuple[Path, str, Path | None]:
     folder (the repository and its bench.json) or None. Each stage of the first run also records the
     project files it imported and the params it read (stage_records_of).
 
-    Under pytest-xdist (``-n 2``) the first worker to need them builds them once for the run, under a
-    lock, and every worker takes its own copy of the first: one build, and no worker sees another's
-    temporary edits. The second is only read.
+    They are built once per test run (built_once), and every caller takes its own copy of the first: no
+    worker sees another's temporary edits. The second is only read.
     """
-    workdir = tmp_path_factory.mktemp("repo")
     second_wanted = wants_second_run(request.session)
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        second = tmp_path_factory.mktemp("second-run") if second_wanted else None
-        return workdir, build_tiny_runs(workdir, second and second / "repo"), second
-    shared = tmp_path_factory.getbasetemp().parent / "tiny"  # this run's, beside every worker's basetemp
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
-        if not (shared / "output.txt").is_file():
-            (shared / "second-run").mkdir(exist_ok=True)
-            output = build_tiny_runs(shared / "repo", shared / "second-run" / "repo" if second_wanted else None)
-            (shared / "output.txt.partial").write_text(output)
-            (shared / "output.txt.partial").rename(shared / "output.txt")
+
+    def build(shared: Path) -> None:
+        second = shared / "second-run" / "repo" if second_wanted else None
+        (shared / "output.txt").write_text(build_tiny_runs(shared / "repo", second))
+
+    shared = built_once(tmp_path_factory, "tiny", build)
+    workdir = tmp_path_factory.mktemp("repo")
     shutil.copytree(shared / "repo", workdir, symlinks=True, dirs_exist_ok=True)
     shutil.copytree(stage_records_of(shared / "repo"), stage_records_of(workdir))
     second = shared / "second-run"
@@ -254,6 +247,15 @@ def tiny_repo(tiny_runs) -> tuple[Path, str]:
     before it."""
     workdir, output, _ = tiny_runs
     return workdir, output
+
+
+def restore_committed(workdir: Path, env: dict) -> None:
+    """Every file as committed: git's from HEAD (not the index, where DVC's autostage puts a rerun's dvc.lock),
+    then DVC's outputs as that lock names them, so no rerun's data or model bytes outlive the test that made them."""
+    from tools.dev.sandbox import dvc
+
+    git(workdir, "checkout", "HEAD", "--", ".")
+    dvc(workdir, "checkout", "--force", env=env, capture=True)
 
 
 def copy_of_repo(workdir: Path, tmp_path_factory, name: str) -> Path:

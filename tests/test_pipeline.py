@@ -22,7 +22,8 @@ from mnist_ae.dotted import flatten
 from mnist_ae.models import MODELS
 from tools.dev.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import SAMPLE, copy_of_repo, copy_of_tiny_repo, git, stop_queue_workers, table_rows
+from conftest import (SAMPLE, copy_of_repo, copy_of_tiny_repo, git, restore_committed, stop_queue_workers,
+                      table_rows)
 
 pytestmark = pytest.mark.e2e
 
@@ -205,8 +206,7 @@ def sweep(experiments, low_noise):
     workdir, env = experiments
     # Queued from the commit itself, not from low-noise's results in the workspace: small-manifold keeps the
     # committed noise factor, so its denoising gain differs from low-noise's (test_best_experiment ranks them).
-    git(workdir, "checkout", "HEAD", "--", ".")
-    dvc(workdir, "checkout", "--force", env=env, capture=True)
+    restore_committed(workdir, env)
     dvc(workdir, "exp", "run", "--queue", "--name", "small-manifold", "-S", f"figures.manifold_size={SMALL_MANIFOLD}",
         env=env, capture=True)
     dvc(workdir, "exp", "run", "--queue", "--name", "bad-noise", "-S", "noise.factor=-1", env=env, capture=True)

@@ -16,7 +16,7 @@ import yaml
 from mnist_ae.models import MODELS
 from tools.dev.sandbox import apply_overrides, dvc, sandbox_env
 
-from conftest import ROOT, SAMPLE, git
+from conftest import ROOT, SAMPLE, git, restore_committed
 
 pytestmark = pytest.mark.e2e
 
@@ -57,13 +57,6 @@ def invalidated(copy, env) -> set[str]:
     return set(json.loads(dvc(copy, "status", "--json", env=env, capture=True).stdout))
 
 
-def restore(copy, env):
-    """Every file as committed: git's from HEAD (not the index, where DVC's autostage puts a rerun's dvc.lock),
-    then DVC's outputs as that lock names them, so no rerun's model bytes outlive the test that made them."""
-    git(copy, "checkout", "HEAD", "--", ".")
-    dvc(copy, "checkout", "--force", env=env, capture=True)
-
-
 def append_comment(path):
     path.write_text(path.read_text() + "\n# an edit that changes no behaviour\n")
 
@@ -75,7 +68,7 @@ def test_editing_a_model_reruns_exactly_that_model(repo, name):
     try:
         stages = invalidated(copy, env)
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     # figures loads and draws every model; report follows if the metrics change.
     assert stages == {f"train@{name}", f"evaluate@{name}", "figures"}
 
@@ -86,7 +79,7 @@ def test_editing_the_noise_function_reruns_what_draws_noise_and_no_clean_trainin
     try:
         stages = invalidated(copy, env)
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     assert stages == {"noise", "baselines", *EVALUATIONS, "figures"}  # train@denoise follows from data/noisy
     assert not {stage for stage in stages if stage.startswith("train@")}
 
@@ -117,7 +110,7 @@ def test_the_guard_names_stale_stages_and_why(repo, edit, stale):
         result = run_tool(copy, env)
         review = run_tool(copy, env, "--base", "HEAD", "--out", "report.md", module="tools.review.review")
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     assert result.returncode == 1
     line = first_error_line(result)
     assert line.startswith("error: stale results:") and stale in line, result.stderr
@@ -159,7 +152,7 @@ def test_the_guard_catches_hand_edited_or_missing_results(repo, what, stale):
     try:
         result = run_tool(copy, env)
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     assert result.returncode == 1 and stale in first_error_line(result), result.stderr
 
 
@@ -171,7 +164,7 @@ def test_a_draft_review_of_stale_results_says_so(repo):
                           module="tools.review.review")
         report = (copy / "draft.md").read_text()
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     assert review.returncode == 0, review.stderr
     assert "**Draft: stale results.**" in report and "train@vae (dep src/mnist_ae/models/vae.py modified)" in report
 
@@ -185,7 +178,7 @@ def test_the_guard_passes_after_dvc_repro(repo):
         result = run_tool(copy, env)
         changed = [line[3:] for line in git(copy, "status", "--porcelain", "--untracked-files=no").splitlines()]
     finally:
-        restore(copy, env)
+        restore_committed(copy, env)
     assert "Running stage 'report'" in ran and "Running stage 'figures'" not in ran
     assert result.returncode == 0, result.stderr
     assert "dvc.lock" in changed  # the lock records the edited report.py

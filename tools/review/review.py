@@ -149,7 +149,8 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False,
                           f"`{SEED_SPREAD}`**; the verdicts use the base's record, not the head's.")
     changes = compare(*key_metrics_from_diff(metrics_diff), noise_changed=noise_change is not None, spread=spread)
     # DVC's own tables, labelled with the short names: the base's, and "workspace" for the head.
-    params_md = dvc_cli.output(root, "params", "diff", base_short, "--md") if any(params_diff.values()) else ""
+    params_md = (dvc_cli.output(root, "params", "diff", base_short, "--md") if any(params_diff.values())
+                 else "No param changed.")
     moved = any(c.get("old") != c.get("new") for entries in metrics_diff.values() for c in entries.values())
     full_metrics = dvc_cli.output(root, "metrics", "diff", base_short, "--md") if moved else "No metric changed."
     assets_name = f"{out.stem}_files"
@@ -179,7 +180,7 @@ def write_review(root: Path, base: str, out: Path, allow_stale: bool = False,
         *([note] if note else []),
         "## Params",
         "",
-        (params_md or "No param changed.") + "\n",
+        params_md + "\n",
         "## Key metrics",
         "",
         f"{tally(changes)}.",
